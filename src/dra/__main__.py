@@ -1,0 +1,3 @@
+from dra.cli import main
+
+raise SystemExit(main())

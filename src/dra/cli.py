@@ -1,0 +1,52 @@
+"""`python -m dra <stage>`: every stage takes explicit input and output paths, so a rule's command
+runs by hand exactly as Snakemake runs it. Each stage lives in its own module (dra.commands.*),
+imported only when called, so `--help` and cheap stages never import torch."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dra.errors import DraError
+
+# stage -> (module, one-line help). The module defines configure(parser) and run(args).
+STAGES = {
+    "synth": ("dra.commands.synth", "generate the demo dataset in MVTec layout"),
+    "prepare": ("dra.commands.prepare", "convert a raw dataset into the uniform layout + manifest.csv"),
+    "datasets": ("dra.commands.datasets", "list datasets: state, licence, where their files go"),
+    "cache": ("dra.commands.cache", "decode and resize a prepared subset once into a uint8 array"),
+    "split": ("dra.commands.split", "write a general or hard split (JSON) for one seed"),
+    "train": ("dra.commands.train", "train one run and write scores.csv + metrics.json"),
+    "collect": ("dra.commands.collect", "gather every run's metrics into runs.csv"),
+    "table": ("dra.commands.table", "write one paper table as CSV, Markdown and LaTeX"),
+    "plot": ("dra.commands.plot", "draw one paper figure"),
+    "weights": ("dra.commands.weights", "fill the pretrained-weights cache (online machines only)"),
+    "bench": ("dra.commands.bench", "measure training images/s and peak memory per method"),
+}
+
+
+def build_parser(stages=STAGES) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dra", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for name, (_, help_) in stages.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STAGES:
+        parser.parse_args(argv)  # prints help or the unknown-stage error
+        return 2
+    module = importlib.import_module(STAGES[argv[0]][0])
+    stage_parser = argparse.ArgumentParser(prog=f"python -m dra {argv[0]}", description=STAGES[argv[0]][1])
+    module.configure(stage_parser)
+    args = stage_parser.parse_args(argv[1:])
+    try:
+        module.run(args)
+    except DraError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

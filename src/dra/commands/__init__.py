@@ -1,0 +1,1 @@
+"""One module per stage command: configure(parser) and run(args)."""

@@ -1,0 +1,31 @@
+import json
+from pathlib import Path
+
+from dra.errors import DraError
+
+
+def configure(p):
+    p.add_argument("--spec", required=True, help="the run's effective configuration: JSON text or @file")
+    p.add_argument("--split", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--cache", type=Path, required=True, help="decoded image cache (.npy) at the run's size")
+    p.add_argument("--external", type=Path, action="append", default=[],
+                   help="cache(s) of external pseudo-anomaly / outlier images (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: scores.csv, metrics.json")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (0: none)")
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto", help="auto: bf16 on GPU, off on CPU")
+
+
+def run(args):
+    text = Path(args.spec[1:]).read_text() if args.spec.startswith("@") else args.spec
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DraError(f"--spec: not valid JSON ({e})") from None
+    from dra.train import train_run  # torch is imported only here
+
+    info = train_run(spec, args.split, args.cache, args.manifest, args.out, args.external, args.device,
+                     args.checkpoint_every, args.amp)
+    print(f"{args.out}: auroc {info['auroc']:.4f} aupr {info['aupr']:.4f} in {info['seconds']:.1f} s "
+          f"({info['images_per_second']:.1f} images/s on {info['device']})")

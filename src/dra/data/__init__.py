@@ -1,0 +1,1 @@
+"""Datasets: one module per raw layout, turned into one uniform layout plus a manifest."""

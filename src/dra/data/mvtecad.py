@@ -1,0 +1,19 @@
+"""MVTec AD: the official train/test split; anomaly classes are the defect folders."""
+
+from dra.data.base import Expected
+from dra.data.mvtec_layout import items  # noqa: F401
+
+NAME = "mvtecad"
+SUBSETS = ("carpet", "grid", "leather", "tile", "wood", "bottle", "capsule", "pill", "transistor",
+           "zipper", "cable", "hazelnut", "metal_nut", "screw", "toothbrush")
+LICENCE = "CC BY-NC-SA 4.0"
+HOMEPAGE = "https://www.mvtec.com/company/research/datasets/mvtec-ad"
+
+# Paper Table 5 (train normal, test normal, anomalies); totals 3,629 / 467 / 1,258.
+EXPECTED = {
+    "carpet": Expected(280, 28, 89), "grid": Expected(264, 21, 57), "leather": Expected(245, 32, 92),
+    "tile": Expected(230, 33, 84), "wood": Expected(247, 19, 60), "bottle": Expected(209, 20, 63),
+    "capsule": Expected(219, 23, 109), "pill": Expected(267, 26, 141), "transistor": Expected(213, 60, 40),
+    "zipper": Expected(240, 32, 119), "cable": Expected(224, 58, 92), "hazelnut": Expected(391, 40, 70),
+    "metal_nut": Expected(220, 22, 93), "screw": Expected(320, 41, 119), "toothbrush": Expected(60, 12, 30),
+}

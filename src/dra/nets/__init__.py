@@ -1,0 +1,1 @@
+"""Network parts shared by the methods: backbone trunk, two-scale pyramid, scoring heads."""

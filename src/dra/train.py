@@ -1,0 +1,221 @@
+"""The one training loop every method uses, and the run folder it writes.
+
+A run folder holds scores.csv and metrics.json, each appearing only when complete, and, while the
+run is in progress, checkpoint.pt (model, optimiser, scheduler, every RNG state, step), from which a
+killed run resumes to exactly the scores an uninterrupted run gives (CPU)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dra.config import digest
+from dra.data.cache import ImageCache
+from dra.data.manifest import read_manifest
+from dra.errors import DraError
+from dra.evaluate import metrics
+from dra.fsutil import atomic_path, write_text
+from dra.methods import method_class
+from dra.rundata import ImagePool, RunData
+from dra.runinfo import device_name, git_commit, peak_memory_mb, pick_device, versions
+from dra.schedule import make_optimizer
+from dra.splits import labeled, read_split
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(spec: dict, split: dict, cache: ImageCache, manifest: pd.DataFrame, device: torch.device,
+              external: list[Path] = ()) -> RunData:
+    shots = labeled(split, spec["shots"])
+    ext = None
+    if external:
+        ext = ImagePool(np.concatenate([np.asarray(ImageCache(p).array) for p in external]), device)
+    meta = manifest.set_index("path").loc[split["test"]]
+    return RunData(
+        normal=ImagePool.from_cache(cache, split["train_normal"], device),
+        anomaly=ImagePool.from_cache(cache, shots, device) if shots else None,
+        external=ext,
+        test=ImagePool.from_cache(cache, split["test"], device),
+        test_paths=list(split["test"]),
+        test_labels=meta["label"].to_numpy(),
+        test_classes=meta["anomaly_class"].tolist(),
+        image_size=cache.size,
+        device=device,
+    )
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    state = {"gen": gen.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+             "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(gen: torch.Generator, state: dict) -> None:
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, spec: dict, data: RunData, out: Path, device: torch.device, checkpoint_every: int = 0,
+                 amp: bool = False):
+        self.spec, self.data, self.out, self.device = spec, data, Path(out), device
+        self.params = spec["params"]
+        self.checkpoint_every = checkpoint_every
+        self.amp = amp
+        seed_everything(spec["seed"])
+        self.gen = torch.Generator().manual_seed(spec["seed"])
+        self.model = method_class(spec["method"])(self.params, data, self.gen, spec["weights"]).to(device)
+        if device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.setup(data)
+        self.opt, self.sched = make_optimizer(self.model, self.params)
+        self.key = digest(spec)
+        self.epoch, self.iteration, self.lrs, self.train_seconds = 0, 0, [], 0.0
+        self.resumed_from = None
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def save(self) -> None:
+        state = {"key": self.key, "epoch": self.epoch, "iteration": self.iteration, "lrs": self.lrs,
+                 "train_seconds": self.train_seconds, "model": self.model.state_dict(),
+                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen)}
+        with atomic_path(self.out / CHECKPOINT) as tmp:
+            torch.save(state, tmp)
+
+    def maybe_resume(self) -> None:
+        path = self.out / CHECKPOINT
+        if not path.is_file():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state.get("key") != self.key:  # a checkpoint of other settings: never resume from it
+            path.unlink()
+            return
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        set_rng_state(self.gen, state["rng"])
+        self.epoch, self.iteration = state["epoch"], state["iteration"]
+        self.lrs, self.train_seconds = state["lrs"], state["train_seconds"]
+        self.resumed_from = (self.epoch, self.iteration)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def autocast(self):
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def fit(self) -> None:
+        p = self.params
+        epochs, iterations = p["epochs"], p["iterations"]
+        steps_done = self.epoch * iterations + self.iteration
+        while self.epoch < epochs:
+            if self.iteration == 0:
+                self.sched.epoch_start()
+                self.lrs.append(self.sched.lr())
+            self.model.train()
+            while self.iteration < iterations:
+                t = time.perf_counter()
+                with self.autocast():
+                    loss = self.model.loss(self.data)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if p.get("grad_clip"):
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), p["grad_clip"])
+                self.opt.step()
+                if not torch.isfinite(loss):
+                    raise DraError(f"{self.out}: training loss became {loss.item()} at epoch {self.epoch}, "
+                                   f"iteration {self.iteration}")
+                self.train_seconds += time.perf_counter() - t
+                self.iteration += 1
+                steps_done += 1
+                if self.checkpoint_every and steps_done % self.checkpoint_every == 0:
+                    self.save()
+            self.sched.epoch_end()
+            self.epoch, self.iteration = self.epoch + 1, 0
+
+    @torch.no_grad()
+    def score(self) -> dict[str, np.ndarray]:
+        self.model.eval()
+        n, bs = len(self.data.test), self.params["test_batch"]
+        parts: dict[str, list] = {}
+        for start in range(0, n, bs):
+            idx = torch.arange(start, min(start + bs, n))
+            with self.autocast():
+                out = self.model.score(self.data.test[idx], self.data)
+            for k, v in out.items():
+                parts.setdefault(k, []).append(v.float().cpu())
+        return {k: torch.cat(v).numpy().astype(np.float64) for k, v in parts.items()}
+
+
+def train_run(spec: dict, split_path: Path, cache_path: Path, manifest_path: Path, out: Path,
+              external: list[Path] = (), device: str = "auto", checkpoint_every: int = 0, amp: str = "auto") -> dict:
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    split = read_split(split_path)
+    cache = ImageCache(cache_path, split["manifest_sha256"])
+    if cache.size != spec["image_size"]:
+        raise DraError(f"{cache_path}: cache holds {cache.size} px images, the run expects {spec['image_size']} px")
+    dev = pick_device(device)
+    use_amp = dev.type == "cuda" if amp == "auto" else amp == "bf16"
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    data = load_data(spec, split, cache, read_manifest(manifest_path), dev, [Path(p) for p in external])
+    trainer = Trainer(spec, data, out, dev, checkpoint_every, use_amp)
+    trainer.maybe_resume()
+    trainer.fit()
+    scores = trainer.score()
+    where = str(out)
+    result = metrics(data.test_labels, scores["score"], where)
+    if np.ptp(scores["score"]) == 0:
+        raise DraError(f"{where}: every test score is {scores['score'][0]}; constant scores carry no ranking")
+    p = spec["params"]
+    steps = p["epochs"] * p["iterations"]
+    ips = trainer.model.images_per_step()
+    info = {
+        **result,
+        "seconds": time.perf_counter() - t0,
+        "train_seconds": trainer.train_seconds,
+        "images_per_second": ips * steps / trainer.train_seconds if trainer.train_seconds else None,
+        "peak_memory_mb": peak_memory_mb(dev),
+        "device": device_name(dev),
+        "amp": "bf16" if use_amp else "off",
+        "epochs": p["epochs"], "iterations": steps, "images_seen": ips * steps,
+        "lr_per_epoch": trainer.lrs,
+        "resumed_from": trainer.resumed_from,
+        "n_train_normal": len(data.normal), "n_labeled": 0 if data.anomaly is None else len(data.anomaly),
+        "n_test": len(data.test_paths), "n_test_anomalies": int(data.test_labels.sum()),
+        "pseudo_source": p.get("pseudo"),
+        "external": [str(x) for x in external],
+        "split": str(split_path), "manifest_sha256": split["manifest_sha256"],
+        "git_commit": git_commit(), "versions": versions(),
+        "config_digest": trainer.key, "spec": spec,
+    }
+    table = pd.DataFrame({"id": data.test_paths, "label": data.test_labels, "anomaly_class": data.test_classes,
+                          "score": scores["score"]})
+    for k in sorted(scores):
+        if k != "score":
+            table[k] = scores[k]
+    with atomic_path(out / "scores.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.9g")
+    write_text(out / "metrics.json", json.dumps(info, indent=1, default=str))
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    return info
