@@ -1,0 +1,36 @@
+# `make demo`: the whole workflow on generated data. `make test`: the test suite.
+# Both create .venv (pinned dependencies, package installed editable) when it is missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test test-fast slurm-test dag clean-demo
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) all_tables --configfile config/demo.yaml
+	@echo
+	@echo "Tables: results/demo/tables/ (CSV, Markdown, LaTeX); runs: results/demo/runs.csv"
+	@ls results/demo/tables/*.md
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow and not slurm"
+
+slurm-test: $(BIN)/.installed
+	bash scripts/slurm_test.sh
+
+dag: $(BIN)/.installed
+	$(BIN)/snakemake -n all_tables --quiet rules
+
+clean-demo:
+	rm -rf results/demo data/demo

@@ -1,0 +1,1 @@
+"""Runs -> tidy tables -> Markdown / LaTeX / plots. Imports neither torch nor the methods."""

@@ -1,0 +1,36 @@
+"""Read run folders (metrics.json) into one tidy frame: one row per run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from dra.errors import DraError
+
+KEYS = ["variant", "dataset", "subset", "setting", "shots", "seed"]
+FIELDS = ["auroc", "aupr", "seconds", "train_seconds", "images_per_second", "peak_memory_mb", "device", "epochs",
+          "iterations", "images_seen", "n_train_normal", "n_labeled", "n_test", "pseudo_source", "git_commit",
+          "config_digest"]
+
+
+def read_metrics(path: Path) -> dict:
+    try:
+        m = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DraError(f"{path}: unreadable run metrics ({e})") from None
+    spec = m.get("spec", {})
+    row = {k: spec.get(k) for k in KEYS}
+    row.update({k: m.get(k) for k in FIELDS})
+    row["torch"] = m.get("versions", {}).get("torch")
+    row["path"] = str(Path(path).parent)
+    return row
+
+
+def find_metrics(runs_dir: Path) -> list[Path]:
+    return sorted(Path(runs_dir).glob("*/*/*/*/*shot/seed*/metrics.json"))
+
+
+def runs_frame(paths: list[Path]) -> pd.DataFrame:
+    return pd.DataFrame([read_metrics(p) for p in paths], columns=KEYS + FIELDS + ["torch", "path"])

@@ -1,0 +1,153 @@
+"""One paper table: tidy cells (mean, std, n, per-seed values) beside the paper's numbers.
+
+Mean rows (MVTec AD over its categories, each hard subset over its classes) are computed per seed
+and then averaged over seeds, as the paper's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import wilcoxon
+
+METRIC = "auroc"
+CELL_COLUMNS = ["table", "dataset", "subset", "setting", "variant", "shots", "metric", "mean", "std", "n", "seeds",
+                "values", "missing_seeds", "paper_mean", "paper_std", "diff", "flagged", "best"]
+
+
+def _std(values: list[float]) -> float:
+    return float(np.std(values)) if values else float("nan")  # population std (ddof 0), PROTOCOL section 2
+
+
+def mean_rows(rows: list[tuple]) -> list[tuple]:
+    """Rows in display order, with mean rows inserted: (dataset, subset, setting, members)."""
+    out = []
+    for i, (d, s, st) in enumerate(rows):
+        out.append((d, s, st, None))
+        nxt = rows[i + 1] if i + 1 < len(rows) else None
+        if st.startswith("hard-") and (nxt is None or nxt[:2] != (d, s)):
+            members = [r for r in rows if r[:2] == (d, s) and r[2].startswith("hard-")]
+            if len(members) > 1:
+                out.append((d, s, "hard-mean", members))
+        if st == "general" and (nxt is None or nxt[0] != d or nxt[2] != "general"):
+            members = [r for r in rows if r[0] == d and r[2] == "general"]
+            if len(members) > 1:
+                out.append((d, "mean", "general", members))
+    return out
+
+
+def per_seed(runs: pd.DataFrame, variant: str, shots: int, row: tuple, seeds: list[int]) -> dict[int, float]:
+    d, s, st = row
+    sel = runs[(runs.variant == variant) & (runs.shots == shots) & (runs.dataset == d) & (runs.subset == s)
+               & (runs.setting == st)]
+    return {int(k): float(v) for k, v in zip(sel.seed, sel[METRIC]) if int(k) in seeds}
+
+
+def cells(layout: dict, runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    seeds = layout["seeds"]
+    rows = [tuple(r) for r in layout["rows"]]
+    paper = paper[paper.table == layout["name"]].set_index(["dataset", "subset", "setting", "method", "shots"])
+    out = []
+    for variant, shots in layout["columns"]:
+        for d, s, st, members in mean_rows(rows):
+            if members is None:
+                vals = per_seed(runs, variant, shots, (d, s, st), seeds)
+            else:  # per seed, the mean over the member rows (only seeds where every member ran)
+                each = [per_seed(runs, variant, shots, m, seeds) for m in members]
+                vals = {k: float(np.mean([e[k] for e in each])) for k in seeds if all(k in e for e in each)}
+            v = [vals[k] for k in sorted(vals)]
+            key = (d, s, st, variant, shots)
+            pm, ps = (paper.loc[key, "mean"], paper.loc[key, "std"]) if key in paper.index else (np.nan, np.nan)
+            mean = float(np.mean(v)) if v else np.nan
+            std = _std(v)
+            diff = mean - pm
+            tol = max(2 * max(std if v else 0.0, 0.0 if np.isnan(ps) else ps), 0.01)
+            out.append({"table": layout["name"], "dataset": d, "subset": s, "setting": st, "variant": variant,
+                        "shots": shots, "metric": METRIC, "mean": mean, "std": std, "n": len(v),
+                        "seeds": ";".join(str(k) for k in sorted(vals)),
+                        "values": ";".join(f"{x:.6f}" for x in v),
+                        "missing_seeds": ";".join(str(k) for k in seeds if k not in vals),
+                        "paper_mean": pm, "paper_std": ps, "diff": diff,
+                        "flagged": bool(v) and not np.isnan(pm) and abs(diff) > tol})
+    df = pd.DataFrame(out)
+    best = df.groupby(["dataset", "subset", "setting", "shots"])["mean"].transform("max")
+    df["best"] = df["mean"].notna() & (df["mean"] == best)
+    return df[CELL_COLUMNS]
+
+
+def stats(df: pd.DataFrame, reference: str = "dra") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Average rank per method over the table's rows (mean rows excluded), and paired Wilcoxon
+    signed-rank tests of `reference` against each competitor over the rows, per shot count."""
+    base = df[(df.subset != "mean") & (df.setting != "hard-mean")]
+    ranks, tests = [], []
+    for shots, g in base.groupby("shots"):
+        wide = g.pivot_table(index=["dataset", "subset", "setting"], columns="variant", values="mean").dropna()
+        if wide.empty:
+            continue
+        r = wide.rank(axis=1, ascending=False).mean()
+        ranks += [{"shots": shots, "variant": v, "average_rank": float(x), "rows": len(wide)} for v, x in r.items()]
+        if reference in wide:
+            for v in wide.columns.drop(reference):
+                d = wide[reference] - wide[v]
+                p = float(wilcoxon(wide[reference], wide[v]).pvalue) if (d != 0).any() and len(d) > 1 else float("nan")
+                tests.append({"shots": shots, "reference": reference, "versus": v, "rows": len(wide),
+                              "wins": int((d > 0).sum()), "losses": int((d < 0).sum()), "p_value": p})
+    return pd.DataFrame(ranks), pd.DataFrame(tests)
+
+
+def _label(d: str, s: str, st: str) -> tuple[str, str]:
+    name = d if s == d else f"{d}/{s}"
+    setting = "Mean" if st in ("hard-mean",) or s == "mean" else st.replace("hard-", "")
+    return name, setting
+
+
+def _fmt(x: float) -> str:
+    return "" if pd.isna(x) else f"{x:.3f}"
+
+
+def cell_text(c: pd.Series, latex: bool = False) -> str:
+    if c.n == 0:
+        return "missing"
+    ours = f"{c['mean']:.3f}±{c['std']:.3f}" if not latex else f"{c['mean']:.3f}$\\pm${c['std']:.3f}"
+    if c.best:
+        ours = f"**{ours}**" if not latex else f"\\textbf{{{ours}}}"
+    if c.missing_seeds:
+        ours += f" ({c.n}/{c.n + len(c.missing_seeds.split(';'))} seeds)"
+    if not pd.isna(c.paper_mean):
+        flag = (" !" if c.flagged else "")
+        ours += f" / {c.paper_mean:.3f} ({c['diff']:+.3f}){flag}"
+    return ours
+
+
+def wide(df: pd.DataFrame, latex: bool = False) -> pd.DataFrame:
+    cols = list(dict.fromkeys(zip(df.variant, df.shots)))
+    rows = list(dict.fromkeys(zip(df.dataset, df.subset, df.setting)))
+    idx = df.set_index(["dataset", "subset", "setting", "variant", "shots"])
+    table = []
+    for r in rows:
+        name, setting = _label(*r)
+        line = {"Dataset": name, "Setting": setting}
+        for v, k in cols:
+            line[f"{v} ({k}-shot)" if k else f"{v}"] = cell_text(idx.loc[(*r, v, k)], latex)
+        table.append(line)
+    return pd.DataFrame(table)
+
+
+def markdown(layout: dict, df: pd.DataFrame, ranks: pd.DataFrame, tests: pd.DataFrame) -> str:
+    parts = [f"# {layout['caption']}", "",
+             "Cells: ours (mean ± population std over seeds) / paper (difference); best of ours per row and "
+             "shot count in bold; ! marks a difference beyond twice the larger std (at least 0.01).", "",
+             wide(df).to_markdown(index=False)]
+    missing = df[df.n < len(layout["seeds"])]
+    if len(missing):
+        parts += ["", f"Missing runs: {len(missing)} cells lack some seeds (see the CSV's missing_seeds)."]
+    if len(ranks):
+        parts += ["", "## Average rank over rows", "", ranks.to_markdown(index=False, floatfmt=".2f")]
+    if len(tests):
+        parts += ["", "## Paired Wilcoxon signed-rank tests over rows", "", tests.to_markdown(index=False, floatfmt=".4f")]
+    return "\n".join(parts) + "\n"
+
+
+def latex(layout: dict, df: pd.DataFrame) -> str:
+    w = wide(df, latex=True)
+    body = w.to_latex(index=False, escape=False, column_format="ll" + "c" * (w.shape[1] - 2))
+    return f"% {layout['caption']}\n" + body.replace("_", "\\_").replace("\\\\_", "\\_")

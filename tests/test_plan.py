@@ -1,0 +1,62 @@
+"""The job matrix comes from the config alone; code tracking follows imports."""
+
+import pytest
+
+from dra.config import load_config, run_spec
+from dra.errors import DraError
+from dra.plan import table_layout, table_rows, table_runs
+from dra.sources import closure
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+def test_table1_rows_cover_all_nine_datasets(cfg):
+    rows = table_rows(cfg, "table1_general")
+    assert len(rows) == 15 + 8
+    assert {d for d, _, _ in rows} == {"mvtecad", "aitex", "sdd", "elpv", "optical", "mastcam", "brainmri", "headct",
+                                       "hyperkvasir"}
+    assert all(st == "general" for _, _, st in rows)
+
+
+def test_table2_rows_are_the_papers_thirty_hard_settings(cfg):
+    rows = table_rows(cfg, "table2_hard")
+    assert len(rows) == 30
+    assert ("mvtecad", "carpet", "hard-metal_contamination") in rows and ("elpv", "elpv", "hard-poly") in rows
+
+
+def test_runs_are_rows_x_columns_x_seeds(cfg):
+    layout = table_layout(cfg, "table1_general")
+    runs = table_runs(cfg, "table1_general")
+    assert len(runs) == len(layout["rows"]) * len(layout["columns"]) * len(cfg["seeds"])
+    if "kdad" in cfg["tables"]["table1_general"]["variants"]:
+        assert {r.shots for r in runs if r.variant == "kdad"} == {0}  # unsupervised: trained once, no shots
+
+
+def test_unknown_row_or_hard_subset_is_an_error(cfg):
+    bad = dict(cfg, tables={"x": {"sections": [{"setting": "hard", "datasets": ["sdd"]}], "variants": ["dra"],
+                                  "shots": [10]}})
+    with pytest.raises(DraError, match="datasets.sdd.hard"):
+        table_rows(bad, "x")
+    bad["tables"]["x"]["sections"][0]["datasets"] = ["mvtecad/nosuch"]
+    with pytest.raises(DraError, match="unknown subset 'nosuch'"):
+        table_rows(bad, "x")
+
+
+def test_run_spec_resolves_variant_and_dataset(cfg):
+    s = run_spec(cfg, "dra_1a", "brainmri", "brainmri", "general", 10, 2)
+    assert s["params"]["heads"] == ["seen"] and s["params"]["pseudo"] == "lag" and s["image_size"] == 224
+    assert run_spec(cfg, "dra", "mvtecad", "carpet", "general", 1, 0)["image_size"] == 448
+
+
+def test_code_tracking_separates_methods_and_reports():
+    devnet = set(closure("dra.commands.train", "dra.methods.devnet"))
+    assert "dra.methods.devnet" in devnet and "dra.train" in devnet and "dra.losses" in devnet
+    assert "dra.methods.dra" not in devnet and not any(m.startswith("dra.report") for m in devnet)
+    table = set(closure("dra.commands.table"))
+    assert "dra.report.tables" in table
+    assert not any(m.startswith("dra.methods") or m == "dra.train" for m in table)

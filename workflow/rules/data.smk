@@ -1,0 +1,51 @@
+# Raw data -> uniform layout + manifest -> decoded image cache.
+
+
+rule synth:
+    output:
+        directory(f"{DATA}/raw/{{dataset}}/generated"),
+    wildcard_constraints:
+        dataset=alternation(SYNTH),
+    params:
+        seed=lambda wc: config["datasets"][wc.dataset].get("seed", 0),
+        size=lambda wc: config["datasets"][wc.dataset].get("raw_size", 64),
+    log:
+        f"{DATA}/logs/synth/{{dataset}}.log",
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m dra synth --out {output} --seed {params.seed} --size {params.size} > {log} 2>&1"
+
+
+rule prepare:
+    input:
+        raw=lambda wc: raw_input(wc.dataset),
+        code=code("dra.commands.prepare"),
+    output:
+        f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
+    params:
+        out=f"{DATA}/prepared/{{dataset}}",
+        split_seed=config["split_seed"],
+        check=lambda wc: "" if config["datasets"][wc.dataset].get("check_counts", True) else "--no-check-counts",
+    log:
+        f"{DATA}/logs/prepare/{{dataset}}/{{subset}}.log",
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m dra prepare {wildcards.dataset} --raw {input.raw} --out {params.out} "
+        "--subset {wildcards.subset} --split-seed {params.split_seed} {params.check} > {log} 2>&1"
+
+
+rule cache:
+    input:
+        manifest=f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
+        code=code("dra.commands.cache"),
+    output:
+        npy=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.npy",
+        meta=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.json",
+    log:
+        f"{DATA}/logs/cache/{{dataset}}/{{subset}}/{{size}}.log",
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m dra cache --manifest {input.manifest} --size {wildcards.size} --out {output.npy} > {log} 2>&1"
