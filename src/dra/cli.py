@@ -13,6 +13,8 @@ from dra.errors import DraError
 # stage -> (module, one-line help). The module defines configure(parser) and run(args).
 STAGES = {
     "synth": ("dra.commands.synth", "generate the demo dataset in MVTec layout"),
+    "download": ("dra.commands.download", "download a dataset's raw files (checksum verified) or say where to put them"),
+    "extract": ("dra.commands.extract", "extract a dataset's raw archives safely into one folder"),
     "prepare": ("dra.commands.prepare", "convert a raw dataset into the uniform layout + manifest.csv"),
     "datasets": ("dra.commands.datasets", "list datasets: state, licence, where their files go"),
     "cache": ("dra.commands.cache", "decode and resize a prepared subset once into a uint8 array"),

@@ -22,7 +22,8 @@ def raw_files(dataset):
 
 
 def _extract_input(wildcards):
-    # A copy the user extracted by hand (no archives beside it) is taken as it is.
+    # A copy the user extracted by hand into raw_folder(dataset), with no archives beside it, is
+    # taken as it is (the download error messages offer this).
     files = raw_files(wildcards.dataset)
     if Path(raw_folder(wildcards.dataset)).is_dir() and not all(
         Path(f).is_file() for f in files
@@ -48,7 +49,8 @@ for _dataset in DOWNLOADABLE:
             dataset=_dataset,
             folder=f"{_RAW_DATA}/raw/{_dataset}",
         shell:
-            "python -m dra download {params.dataset} --out {params.folder} > {log} 2>&1"
+            # the progress lines go to the console as well as to the log
+            "python -m dra download {params.dataset} --out {params.folder} 2>&1 | tee {log}"
 
 
 rule extract:

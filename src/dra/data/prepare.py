@@ -21,7 +21,17 @@ def subsets_of(name: str, raw: Path | None) -> tuple[str, ...]:
     mod = dataset_module(name)
     if mod.SUBSETS:
         return tuple(mod.SUBSETS)
-    return mod.discover_subsets(Path(raw))
+    return mod.discover_subsets(resolve_raw(name, raw))
+
+
+def resolve_raw(name: str, raw: Path | None) -> Path:
+    """`--raw` as given; without it, the module's default_raw() where it has one (ELPV: the installed package)."""
+    if raw is not None:
+        return Path(raw)
+    default = getattr(dataset_module(name), "default_raw", None)
+    if default is None:
+        raise DraError(f"{name}: --raw is required (the folder of the dataset's original layout)")
+    return default()
 
 
 def _folder(it: Item) -> str:
@@ -62,7 +72,10 @@ def prepare_subset(name: str, raw: Path, out: Path, subset: str, check: bool = T
                    split_seed: int = 42, test_fraction: float = 0.25) -> Path:
     """Write `out/<subset>/` whole or not at all; return the manifest path."""
     mod = dataset_module(name)
-    items = mod.items(Path(raw), subset)
+    raw = resolve_raw(name, raw)
+    if mod.SUBSETS and subset not in mod.SUBSETS:
+        raise DraError(f"{name}: unknown subset {subset!r}; expected one of {list(mod.SUBSETS)}")
+    items = mod.items(raw, subset)
     split_normals(items, split_seed, test_fraction)
     clash = [k for k, n in Counter((_folder(it), it.name) for it in items).items() if n > 1]
     if clash:
@@ -80,5 +93,7 @@ def prepare_subset(name: str, raw: Path, out: Path, subset: str, check: bool = T
         df = pd.DataFrame(rows, columns=COLUMNS)
         if check and subset in getattr(mod, "EXPECTED", {}):
             check_counts(f"{raw} ({name}/{subset})", subset_counts(df), mod.EXPECTED[subset])
+            if hasattr(mod, "extra_checks"):  # a dataset's own rule (SDD: the 3:1 split, the rest reported)
+                mod.extra_checks(f"{raw} ({name}/{subset})", subset_counts(df))
         df.to_csv(tmp / MANIFEST, index=False)
     return target / MANIFEST

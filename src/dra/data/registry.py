@@ -9,6 +9,15 @@ from dra.errors import DraError
 
 DATASETS = {
     "mvtecad": "dra.data.mvtecad",
+    "aitex": "dra.data.aitex",
+    "sdd": "dra.data.sdd",
+    "elpv": "dra.data.elpv",
+    "optical": "dra.data.optical",
+    "mastcam": "dra.data.mastcam",
+    "brainmri": "dra.data.brainmri",
+    "headct": "dra.data.headct",
+    "hyperkvasir": "dra.data.hyperkvasir",
+    "lag": "dra.data.lag",  # external pseudo-anomaly pool only
     "demo": "dra.data.folder",
 }
 

@@ -1,0 +1,83 @@
+"""Small helpers the dataset modules share: finding a folder in a raw tree, listing images, names.
+
+Raw trees come in several shapes: the `extract` stage puts each archive in a folder named after it,
+some archives wrap their content in a same-named folder, and users extract by hand. So a module
+never assumes a fixed depth: it looks for the folder it needs (breadth first, sorted, a few levels
+deep) and names what it looked for when nothing matches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image, UnidentifiedImageError
+
+from dra.data.images import is_image
+from dra.errors import DraError
+
+
+def require_dir(raw: Path, dataset: str) -> Path:
+    raw = Path(raw)
+    if not raw.is_dir():
+        raise DraError(f"{raw}: raw folder of {dataset} not found (python -m dra datasets says where its files go)")
+    return raw
+
+
+def subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("__MACOSX", ".")))
+
+
+def find_dir(raw: Path, ok: Callable[[Path], bool], what: str, max_depth: int = 4) -> Path:
+    """The shallowest folder under `raw` (itself included) for which `ok` holds; ties: sorted order."""
+    level = [Path(raw)]
+    for _ in range(max_depth + 1):
+        for d in level:
+            if ok(d):
+                return d
+        level = [s for d in level for s in subdirs(d)]
+        if not level:
+            break
+    raise DraError(f"{raw}: no {what} found (searched {max_depth} folder levels deep)")
+
+
+def child(folder: Path, name: str) -> Path | None:
+    """`folder/name`, matching the name without case; None if absent."""
+    exact = folder / name
+    if exact.is_dir():
+        return exact
+    for p in subdirs(folder):
+        if p.name.lower() == name.lower():
+            return p
+    return None
+
+
+def images_in(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files (suffix matched without case: .jpg .JPG .jpeg .png ...), sorted."""
+    it = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in it if p.is_file() and is_image(p) and not p.name.startswith("."))
+
+
+def has_images(folder: Path) -> bool:
+    return any(p.is_file() and is_image(p) for p in folder.iterdir())
+
+
+def png_name(path: Path) -> str:
+    """Output file name: a PNG keeps its name; anything else is re-encoded as PNG and keeps its old
+    name in front (`Y1.jpg` -> `Y1.jpg.png`), so two sources never meet in one name."""
+    return path.name if path.suffix.lower() == ".png" else path.name + ".png"
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the header only; the full decode (and its truncation check) comes later."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        raise DraError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DraError(f"{path}: unreadable image ({e}); expected a complete image file") from None
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
