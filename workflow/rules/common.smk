@@ -10,12 +10,13 @@ from dra.config import external_subsets, run_spec, subsets
 from dra.plan import all_runs, table_layout, table_runs
 from dra.sources import source_files
 
-
 validate(config, "../schemas/config.schema.yaml")
 
 # Without --use-conda, jobs use the interpreter running Snakemake (a venv need not be activated);
 # a conda job's activation puts its own python first.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ["PATH"] = (
+    f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+)
 
 DATA = config["paths"]["data"]
 RES = config["paths"]["results"]
@@ -29,17 +30,8 @@ def alternation(names):
     return "|".join(sorted(names)) or "(?!)"
 
 
-wildcard_constraints:
-    dataset=alternation(config["datasets"]),
-    variant=alternation(config["variants"]),
-    table=alternation(TABLES),
-    seed=r"\d+",
-    shots=r"\d+",
-    size=r"\d+",
-
-
 def code(*modules):
-    """The package files these modules import (transitively), as rule inputs: an edit reruns."""
+    """The package files these modules import (transitively), declared as inputs so an edit reruns."""
     return source_files(*modules, relative_to=ROOT)
 
 
@@ -62,7 +54,15 @@ def run_dir(variant, dataset, subset, setting, shots, seed):
 
 
 def spec_of(wc):
-    return run_spec(config, wc.variant, wc.dataset, wc.subset, wc.setting, int(wc.shots), int(wc.seed))
+    return run_spec(
+        config,
+        wc.variant,
+        wc.dataset,
+        wc.subset,
+        wc.setting,
+        int(wc.shots),
+        int(wc.seed),
+    )
 
 
 def metrics_files(runs):
@@ -74,3 +74,16 @@ def all_targets():
     out += [f"{RES}/plots/{p}.png" for p in config.get("plots", {})]
     out.append(f"{RES}/runs.csv")
     return out
+
+
+def train_inputs(wc):
+    spec = spec_of(wc)
+    size = spec["image_size"]
+    inputs = {
+        "split": f"{RES}/splits/{wc.dataset}/{wc.subset}/{wc.setting}/seed{wc.seed}.json",
+        "manifest": manifest(wc.dataset, wc.subset),
+        "cache": cache(wc.dataset, wc.subset, size),
+        "code": code("dra.commands.train", f"dra.methods.{spec['method']}"),
+    }
+    inputs["external"] = [cache(d, s, size) for d, s in external_subsets(config, spec)]
+    return inputs

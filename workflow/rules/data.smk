@@ -4,15 +4,15 @@
 rule synth:
     output:
         directory(f"{DATA}/raw/{{dataset}}/generated"),
+    log:
+        f"{DATA}/logs/synth/{{dataset}}.log",
     wildcard_constraints:
         dataset=alternation(SYNTH),
+    conda:
+        "../envs/train.yaml"
     params:
         seed=lambda wc: config["datasets"][wc.dataset].get("seed", 0),
         size=lambda wc: config["datasets"][wc.dataset].get("raw_size", 64),
-    log:
-        f"{DATA}/logs/synth/{{dataset}}.log",
-    conda:
-        "../envs/train.yaml"
     shell:
         "python -m dra synth --out {output} --seed {params.seed} --size {params.size} > {log} 2>&1"
 
@@ -23,14 +23,18 @@ rule prepare:
         code=code("dra.commands.prepare"),
     output:
         f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
-    params:
-        out=f"{DATA}/prepared/{{dataset}}",
-        split_seed=config["split_seed"],
-        check=lambda wc: "" if config["datasets"][wc.dataset].get("check_counts", True) else "--no-check-counts",
     log:
         f"{DATA}/logs/prepare/{{dataset}}/{{subset}}.log",
     conda:
         "../envs/train.yaml"
+    params:
+        out=lambda wc, output: str(Path(output[0]).parent.parent),
+        split_seed=config["split_seed"],
+        check=lambda wc: (
+            ""
+            if config["datasets"][wc.dataset].get("check_counts", True)
+            else "--no-check-counts"
+        ),
     shell:
         "python -m dra prepare {wildcards.dataset} --raw {input.raw} --out {params.out} "
         "--subset {wildcards.subset} --split-seed {params.split_seed} {params.check} > {log} 2>&1"

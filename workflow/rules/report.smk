@@ -7,12 +7,12 @@ rule collect:
         code=code("dra.commands.collect"),
     output:
         f"{RES}/runs.csv",
-    params:
-        runs=f"{RES}/runs",
     log:
         f"{RES}/logs/collect.log",
     conda:
         "../envs/report.yaml"
+    params:
+        runs=lambda wc, output: str(Path(output[0]).parent / "runs"),
     shell:
         "python -m dra collect --runs {params.runs} --out {output} > {log} 2>&1"
 
@@ -23,17 +23,21 @@ rule table:
         paper="config/paper_results.csv",
         code=code("dra.commands.table"),
     output:
-        csv=report(f"{RES}/tables/{{table}}.csv", category="Tables", caption="../report/table.rst"),
+        csv=report(
+            f"{RES}/tables/{{table}}.csv",
+            category="Tables",
+            caption="../report/table.rst",
+        ),
         md=f"{RES}/tables/{{table}}.md",
         tex=f"{RES}/tables/{{table}}.tex",
-    params:
-        layout=lambda wc: json.dumps(table_layout(config, wc.table), sort_keys=True),
-        prefix=lambda wc, output: output.csv[: -len(".csv")],
-        results=RES,
     log:
         f"{RES}/logs/table/{{table}}.log",
     conda:
         "../envs/report.yaml"
+    params:
+        layout=lambda wc: json.dumps(table_layout(config, wc.table), sort_keys=True),
+        prefix=lambda wc, output: output.csv[: -len(".csv")],
+        results=lambda wc, output: str(Path(output.csv).parent.parent),
     shell:
         "python -m dra table {wildcards.table} --runs {params.results} --paper {input.paper} "
         "--layout {params.layout:q} --out {params.prefix} > {log} 2>&1"

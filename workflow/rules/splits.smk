@@ -7,10 +7,10 @@ rule split:
         code=code("dra.commands.split"),
     output:
         f"{RES}/splits/{{dataset}}/{{subset}}/{{setting}}/seed{{seed}}.json",
-    wildcard_constraints:
-        setting=r"general|hard-[^/]+",
     log:
         f"{RES}/logs/split/{{dataset}}/{{subset}}/{{setting}}/seed{{seed}}.log",
+    wildcard_constraints:
+        setting=r"general|hard-[^/]+",
     conda:
         "../envs/train.yaml"
     shell:
