@@ -1,12 +1,16 @@
 # Config validation and the helpers rules use: the job matrix, paths, code tracking.
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from dra.config import external_subsets, run_spec, subsets
+from dra.data.registry import DATASETS
+from dra.config import external_subsets, method_params, per_dataset, run_spec, subsets
 from dra.plan import all_runs, table_layout, table_runs
 from dra.sources import source_files
 
@@ -24,6 +28,21 @@ ROOT = Path(workflow.basedir).parent
 SYNTH = [d for d, c in config["datasets"].items() if c.get("source") == "synth"]
 REAL = [d for d in config["datasets"] if d not in SYNTH]
 TABLES = list(config["tables"])
+
+# --use-conda: the env files install this package with `pip: -e ../..`, which conda resolves from
+# the folder of the env file it is given, Snakemake's copy in the conda prefix. Only the default
+# prefix, .snakemake/conda in the repository, puts ../.. at the repository.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    _prefix = workflow.deployment_settings.conda_prefix or Path(".snakemake", "conda")
+    if (
+        Path(os.path.expandvars(_prefix)).expanduser().resolve().parents[1]
+        != ROOT.resolve()
+    ):
+        raise WorkflowError(
+            f"--use-conda with conda prefix {_prefix}: the environments install the package from "
+            "../.. of the prefix, which must be the repository; run Snakemake in the repository "
+            "root without --conda-prefix (docs/cluster.md)"
+        )
 
 
 def alternation(names):
@@ -63,6 +82,46 @@ def spec_of(wc):
         int(wc.shots),
         int(wc.seed),
     )
+
+
+# What a training run asks a cluster for: config `resources.train`, per method over `default`
+# (docs/cluster.md). Without that section a run asks for one CPU and no GPU.
+TRAIN_RESOURCES = config.get("resources", {}).get("train", {})
+_unknown = sorted(set(TRAIN_RESOURCES) - {"default"} - set(config["methods"]))
+if _unknown:
+    raise ValueError(
+        f"config resources.train: {_unknown} are not methods; expected `default` or one of "
+        f"{sorted(config['methods'])}"
+    )
+_RESOURCE_DEFAULTS = {
+    "threads": 1,
+    "mem_mb": 8000,
+    "runtime": 120,
+    "gpu": 0,
+    "group": "train",
+}
+
+
+@functools.cache
+def _train_resources(variant, dataset):
+    method = method_params(config, variant)[0]
+    merged = {
+        **_RESOURCE_DEFAULTS,
+        **TRAIN_RESOURCES.get("default", {}),
+        **TRAIN_RESOURCES.get(method, {}),
+    }
+    return {k: per_dataset(v, dataset) for k, v in merged.items()}
+
+
+def train_resource(name, scale_with_attempt=False):
+    """A train job's `name` resource (a function for the rule); memory and wall time grow with
+    each retry (attempt 1, 2, ...)."""
+
+    def get(wildcards, attempt=1):
+        value = _train_resources(wildcards.variant, wildcards.dataset)[name]
+        return value * attempt if scale_with_attempt else value
+
+    return get
 
 
 def metrics_files(runs):

@@ -20,7 +20,7 @@ rule synth:
 rule prepare:
     input:
         raw=lambda wc: raw_input(wc.dataset),
-        code=code("dra.commands.prepare"),
+        code=lambda wc: code("dra.commands.prepare", DATASETS[wc.dataset]),
     output:
         f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
     log:
