@@ -11,12 +11,15 @@ rule train:
         f"{RES}/logs/train/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}.log",
     benchmark:
         f"{RES}/benchmarks/train/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}.tsv"
+    group:
+        train_resource("group")
     conda:
         "../envs/train.yaml"
-    threads: config.get("train_threads", 1)
+    threads: train_resource("threads")
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=train_resource("mem_mb", scale_with_attempt=True),
+        runtime=train_resource("runtime", scale_with_attempt=True),
+        gpu=train_resource("gpu"),
     params:
         spec=lambda wc: json.dumps(spec_of(wc), sort_keys=True),
         out=lambda wc, output: str(Path(output.scores).parent),

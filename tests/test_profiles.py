@@ -1,0 +1,117 @@
+"""The Snakemake profiles: profiles/slurm parses, names only real options, and plans the demo's
+training runs into group jobs with the config's resources (a dry run: no SLURM needed; the real
+SLURM test is scripts/slurm_test.sh)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+PROFILES = ROOT / "profiles"
+
+
+@pytest.fixture(scope="module")
+def snakemake_help():
+    return subprocess.run([SNAKEMAKE, "--help"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("name", ["default", "slurm"])
+def test_profile_names_only_real_options(name, snakemake_help):
+    profile = yaml.safe_load((PROFILES / name / "config.yaml").read_text())
+    assert isinstance(profile, dict) and profile
+    unknown = [k for k in profile if not re.search(rf"--{re.escape(k)}\b", snakemake_help)]
+    assert not unknown, f"profiles/{name}: not Snakemake options: {unknown}"
+
+
+def test_slurm_profile_uses_the_plugin_and_keeps_site_settings_apart():
+    profile = yaml.safe_load((PROFILES / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    defaults = dict(item.split("=", 1) for item in profile["default-resources"])
+    assert set(defaults) == {"slurm_account", "slurm_partition"}  # the command line replaces this list
+    assert "gpu=local" in profile["set-resource-scopes"]  # one GPU per group, not per workflow
+    caps = dict(item.split("=", 1) for item in profile["resources"])
+    assert int(caps["gpu"]) >= 1 and int(caps["mem_mb"]) > 0 and profile["cores"] >= 1
+    components = dict(item.split("=", 1) for item in profile["group-components"])
+    assert int(components["train"]) > 1 and "train_long" in components
+    assert profile["retries"] >= 1
+    default = yaml.safe_load((PROFILES / "default" / "config.yaml").read_text())
+    assert "executor" not in default and not any(k.startswith("slurm") for k in default)
+
+
+def dry_run(tmp_path, *args, resources=None):
+    overlay = {"paths": {"data": str(tmp_path / "data"), "results": str(tmp_path / "results")}}
+    if resources is not None:
+        overlay["resources"] = resources
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    cmd = [SNAKEMAKE, "--profile", "profiles/slurm", "-n", "all_tables", "--configfile", "config/demo.yaml",
+           str(tmp_path / "overlay.yaml"), "--nolock",
+           "--default-resources", "slurm_account=dummy", "slurm_partition=gpu", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def jobs_of(out: str, rule: str) -> list[str]:
+    """The dry run's job blocks of `rule`, each with the name of its group ('' for none)."""
+    blocks, group = [], ""
+    for block in re.split(r"\n(?=\S|\s*\[)", out):
+        head = re.search(r"Group job (\S+) \(", block)
+        if head:
+            group = head.group(1)
+        elif re.match(r"\s*\[", block) and not block.startswith(" "):
+            group = ""
+        if re.search(rf"^\s*(local)?rule {rule}:", block, re.M):
+            blocks.append((group if block.startswith(" ") else "", block))
+    return blocks
+
+
+def test_dry_run_bundles_train_jobs_into_groups(tmp_path):
+    r = dry_run(tmp_path, resources={"train": {"default": {"gpu": 1}}})
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    trains = jobs_of(out, "train")
+    assert len(trains) == 24  # the demo: 2 variants x 2 shots x 2 seeds x (general + 2 hard classes)
+    assert {g for g, _ in trains} == {"train"}, "every training run is a member of a train group"
+    assert out.count("Group job train (") == 2  # group-components train=16: 24 runs -> 2 SLURM jobs
+    assert out.count("Group job splits (") == 1
+    for _, block in trains:
+        res = re.search(r"resources: (.*)", block).group(1)
+        assert "gpu=1" in res and "runtime=10" in res and "mem_mb=2000" in res  # demo.yaml's values
+        assert "slurm_account=dummy" in res and "slurm_partition=gpu" in res
+    # the collect and table jobs are local rules: planned, never grouped
+    assert all(g == "" for g, _ in jobs_of(out, "collect") + jobs_of(out, "table"))
+
+
+def test_resources_per_method_and_dataset_and_group_from_the_config(tmp_path):
+    resources = {"train": {"default": {"gpu": 1, "runtime": 11},
+                           "dra": {"runtime": 7, "mem_mb": {"per_dataset": {"demo": 1234}, "default": 1},
+                                   "group": "train_long", "threads": 2}}}
+    r = dry_run(tmp_path, resources=resources)
+    assert r.returncode == 0, r.stdout + r.stderr
+    groups = {}
+    for group, block in jobs_of(r.stdout, "train"):
+        variant = re.search(r"variant=(\w+)", block).group(1)
+        res = re.search(r"resources: (.*)", block).group(1)
+        groups.setdefault(variant, set()).add(group)
+        if variant == "dra":
+            assert "runtime=7" in res and "mem_mb=1234" in res
+        else:
+            assert "runtime=11" in res and "mem_mb=2000" in res
+    assert groups == {"dra": {"train_long"}, "devnet": {"train"}}
+    assert r.stdout.count("Group job train_long (") == 6  # group-components train_long=2: 12 runs
+
+
+def test_resources_naming_an_unknown_method_fail_at_start_up(tmp_path):
+    r = dry_run(tmp_path, resources={"train": {"default": {"gpu": 1}, "dra_typo": {"gpu": 2}}})
+    assert r.returncode != 0
+    assert "dra_typo" in r.stdout + r.stderr and "not methods" in r.stdout + r.stderr
+
+
+def test_resources_are_validated_by_the_schema(tmp_path):
+    r = dry_run(tmp_path, resources={"train": {"default": {"gpu": -1}}})
+    assert r.returncode != 0 and "resources" in r.stdout + r.stderr
