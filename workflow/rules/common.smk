@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
+from dra.data.download import files_of
 from dra.data.registry import DATASETS
 from dra.config import external_subsets, method_params, per_dataset, run_spec, subsets
 from dra.plan import all_runs, table_layout, table_runs
@@ -146,3 +147,29 @@ def train_inputs(wc):
     }
     inputs["external"] = [cache(d, s, size) for d, s in external_subsets(config, spec)]
     return inputs
+
+
+# --- raw files (download.smk) ---
+# Every dataset that declares raw files (all but the generated demo); LAG is the external
+# pseudo-anomaly pool.
+DOWNLOADABLE = [d for d in DATASETS if files_of(d)]
+
+
+def raw_folder(dataset):
+    """The folder `prepare --raw` reads for a real dataset: its archives, extracted."""
+    return f"{DATA}/raw/{dataset}/extracted"
+
+
+def raw_files(dataset):
+    return [f"{DATA}/raw/{dataset}/{f.name}" for f in files_of(dataset)]
+
+
+def _extract_input(wildcards):
+    # A copy the user extracted by hand into raw_folder(dataset), with no archives beside it, is
+    # taken as it is (the download error messages offer this).
+    files = raw_files(wildcards.dataset)
+    if Path(raw_folder(wildcards.dataset)).is_dir() and not all(
+        Path(f).is_file() for f in files
+    ):
+        return []
+    return files

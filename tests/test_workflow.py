@@ -1,0 +1,141 @@
+"""The real workflow: config validation, lint and format, the DAG of the paper protocol, the demo
+end to end in a temporary copy, and precise reruns after a code change."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+COPY = ("src", "workflow", "config", "profiles", "pyproject.toml")
+
+
+def smk(*args, cwd=ROOT, check=True):
+    r = subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def planned(output: str) -> dict[str, list[dict]]:
+    """rule -> wildcards of each planned job, from a dry run's output."""
+    jobs: dict[str, list[dict]] = {}
+    rule = None
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
+        if m:
+            rule = m.group(1)
+            jobs.setdefault(rule, []).append({})
+        elif rule and line.strip().startswith("wildcards:"):
+            pairs = line.strip()[len("wildcards:"):].split(",")
+            jobs[rule][-1] = dict(p.strip().split("=", 1) for p in pairs)
+    return jobs
+
+
+def test_rule_files_are_formatted_and_lint_clean():
+    r = subprocess.run([str(Path(sys.executable).parent / "snakefmt"), "--check", "workflow/"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lint = smk("--lint", "--configfile", "config/demo.yaml", check=False)
+    assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+
+
+def test_paper_protocol_dag_plans_tables_1_and_2_before_any_data(tmp_path):
+    over = tmp_path / "paths.yaml"
+    over.write_text(yaml.safe_dump({"paths": {"data": str(tmp_path / "data"), "results": str(tmp_path / "res")}}))
+    r = smk("-n", "all_tables", "--configfile", "config/config.yaml", str(over))
+    jobs = planned(r.stdout)
+    datasets = {j["dataset"] for j in jobs["train"]}
+    assert datasets >= {"mvtecad", "aitex", "sdd", "elpv", "optical", "mastcam", "brainmri", "headct", "hyperkvasir"}
+    assert {j["setting"] for j in jobs["train"] if j["dataset"] == "elpv"} >= {"general", "hard-mono", "hard-poly"}
+    assert "download_mvtecad" in jobs and "prepare" in jobs and "split" in jobs
+
+
+def test_bad_config_value_stops_with_its_name(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"methods": {"dra": {"loss": "hinge"}}}))
+    r = smk("-n", "all_tables", "--configfile", "config/demo.yaml", str(bad), check=False)
+    assert r.returncode != 0 and "hinge" in r.stdout + r.stderr and "loss" in r.stdout + r.stderr
+    bad.write_text(yaml.safe_dump({"no_such_key": 1}))
+    r = smk("-n", "all_tables", "--configfile", "config/demo.yaml", str(bad), check=False)
+    assert r.returncode != 0 and "no_such_key" in r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_copy(tmp_path_factory):
+    """A copy of the project in which the demo has run once, end to end."""
+    base = tmp_path_factory.mktemp("project")
+    for name in COPY:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, base / name,
+                                                             **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                                                if src.is_dir() else {}))
+    smk("--cores", "2", "all_tables", "--configfile", "config/demo.yaml", cwd=base)
+    return base
+
+
+@pytest.mark.slow
+def test_demo_tables_hold_a_value_in_every_cell(demo_copy):
+    cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
+    for table in cfg["tables"]:
+        df = pd.read_csv(demo_copy / "results" / "demo" / "tables" / f"{table}.csv")
+        assert len(df) and df["mean"].notna().all() and (df["n"] == len(cfg["seeds"])).all(), table
+        assert df["mean"].between(0, 1).all()
+        md = (demo_copy / "results" / "demo" / "tables" / f"{table}.md").read_text()
+        assert "missing" not in md
+    runs = pd.read_csv(demo_copy / "results" / "demo" / "runs.csv")
+    assert runs["auroc"].notna().all() and len(runs) >= 24
+    # nothing left to do
+    assert "Nothing to be done" in smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout
+
+
+@pytest.mark.slow
+def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
+    path = demo_copy / "src" / "dra" / "methods" / "devnet.py"
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# a comment is an edit\n")
+        jobs = planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout)
+    finally:
+        path.write_text(original)
+    variants = {j["variant"] for j in jobs.get("train", [])}
+    assert "devnet" in variants and "dra" not in variants
+    sys.path.insert(0, str(demo_copy / "src"))
+    from dra.config import load_config, method_params
+    from dra.sources import closure
+
+    cfg = load_config(demo_copy / "config" / "config.yaml", demo_copy / "config" / "demo.yaml")
+    for v in variants:  # every rerun variant's code imports devnet (FLOS builds on it)
+        assert "dra.methods.devnet" in closure(f"dra.methods.{method_params(cfg, v)[0]}"), v
+    assert set(jobs) <= {"train", "collect", "table", "plot", "all_tables"}, set(jobs)
+
+
+@pytest.mark.slow
+def test_editing_table_code_plans_no_training(demo_copy):
+    path = demo_copy / "src" / "dra" / "report" / "tables.py"
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# layout tweak\n")
+        jobs = planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout)
+    finally:
+        path.write_text(original)
+    assert "train" not in jobs and "table" in jobs
+
+
+@pytest.mark.slow
+def test_one_table_plans_only_its_runs(demo_copy, tmp_path):
+    over = tmp_path / "paths.yaml"
+    over.write_text(yaml.safe_dump({"paths": {"data": "data/demo", "results": str(tmp_path / "fresh")}}))
+    jobs = planned(smk("-n", str(tmp_path / "fresh" / "tables" / "table2_hard.md"), "--configfile",
+                       "config/demo.yaml", str(over), cwd=demo_copy).stdout)
+    assert {j["setting"] for j in jobs["train"]} <= {"hard-scratch", "hard-spot"}
+    assert "collect" not in jobs
