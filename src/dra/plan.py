@@ -43,51 +43,81 @@ def hard_classes(cfg: dict, dataset: str, subset: str) -> list[str]:
     return list(hard[subset])
 
 
-def table_rows(cfg: dict, table: str) -> list[tuple[str, str, str]]:
-    """(dataset, subset, setting) per row of the table, in display order."""
+def artefact(cfg: dict, name: str) -> dict:
+    """A table or a figure: both are rows (sections) x columns (variants x shots)."""
+    for kind in ("tables", "plots"):
+        if name in cfg.get(kind, {}):
+            return cfg[kind][name]
+    raise DraError(f"unknown table or figure {name!r}; expected one of "
+                   f"{sorted([*cfg.get('tables', {}), *cfg.get('plots', {})])}")
+
+
+def section_rows(cfg: dict, name: str, section: dict) -> list[tuple[str, str, str]]:
     rows = []
-    for section in cfg["tables"][table]["sections"]:
-        for item in section["datasets"]:
-            for dataset, subset in parse_row_spec(cfg, item):
-                kind = section["setting"]
-                if kind == "general":
-                    rows.append((dataset, subset, "general"))
-                elif kind == "hard":
-                    rows += [(dataset, subset, f"hard-{c}") for c in hard_classes(cfg, dataset, subset)]
-                elif kind == "crossdomain":
-                    rows += [(dataset, subset, f"from-{src}") for src in section["sources"] if src != subset]
-                else:
-                    raise DraError(f"table {table}: section setting {kind!r}; expected general, hard or crossdomain")
+    for item in section["datasets"]:
+        for dataset, subset in parse_row_spec(cfg, item):
+            kind = section["setting"]
+            if kind == "general":
+                rows.append((dataset, subset, "general"))
+            elif kind == "hard":
+                rows += [(dataset, subset, f"hard-{c}") for c in hard_classes(cfg, dataset, subset)]
+            elif kind == "crossdomain":  # train on each source subset, fine-tune and test on this one
+                rows += [(dataset, subset, f"from-{src}") for src in section["sources"] if src != subset]
+            else:
+                raise DraError(f"{name}: section setting {kind!r}; expected general, hard or crossdomain")
     return rows
 
 
-def shots_for(cfg: dict, table: str, variant: str) -> list[int]:
-    return [0] if is_unsupervised(cfg, variant) else list(cfg["tables"][table]["shots"])
+def table_cells(cfg: dict, name: str) -> list[tuple[tuple[str, str, str], str]]:
+    """(row, variant) pairs in display order; a section may narrow the artefact's variants."""
+    spec = artefact(cfg, name)
+    out = []
+    for section in spec["sections"]:
+        variants = section.get("variants", spec["variants"])
+        out += [(row, v) for row in section_rows(cfg, name, section) for v in variants]
+    return out
 
 
-def table_runs(cfg: dict, table: str) -> list[Run]:
-    spec = cfg["tables"][table]
-    seeds = spec.get("seeds", cfg["seeds"])
-    runs = {Run(v, d, s, st, k, seed)
-            for (d, s, st) in table_rows(cfg, table)
-            for v in spec["variants"]
-            for k in shots_for(cfg, table, v)
-            for seed in seeds}
+def table_rows(cfg: dict, name: str) -> list[tuple[str, str, str]]:
+    """(dataset, subset, setting) per row, in display order."""
+    return list(dict.fromkeys(row for row, _ in table_cells(cfg, name)))
+
+
+def shots_for(cfg: dict, name: str, variant: str) -> list[int]:
+    return [0] if is_unsupervised(cfg, variant) else list(artefact(cfg, name)["shots"])
+
+
+def seeds_for(cfg: dict, name: str) -> list[int]:
+    return list(artefact(cfg, name).get("seeds", cfg["seeds"]))
+
+
+def table_runs(cfg: dict, name: str) -> list[Run]:
+    runs = {Run(v, *row, k, seed)
+            for row, v in table_cells(cfg, name)
+            for k in shots_for(cfg, name, v)
+            for seed in seeds_for(cfg, name)}
     return sorted(runs)
 
 
+def artefacts(cfg: dict) -> list[str]:
+    return [*cfg.get("tables", {}), *cfg.get("plots", {})]
+
+
 def all_runs(cfg: dict) -> list[Run]:
-    return sorted({r for t in cfg["tables"] for r in table_runs(cfg, t)})
+    return sorted({r for name in artefacts(cfg) for r in table_runs(cfg, name)})
 
 
-def table_layout(cfg: dict, table: str) -> dict:
-    """Everything the table command needs (and nothing else, so only a layout change reruns it)."""
-    spec = cfg["tables"][table]
+def table_layout(cfg: dict, name: str) -> dict:
+    """Everything the table or plot command needs (and nothing else, so only a layout change reruns it)."""
+    spec = artefact(cfg, name)
+    variants = list(dict.fromkeys(v for _, v in table_cells(cfg, name)))
+    shots = sorted({k for v in variants for k in shots_for(cfg, name, v)})
     return {
-        "name": table,
-        "caption": spec.get("caption", table),
-        "rows": [list(r) for r in table_rows(cfg, table)],
-        "columns": [[v, k] for k in sorted({k for v in spec["variants"] for k in shots_for(cfg, table, v)})
-                    for v in spec["variants"] if k in shots_for(cfg, table, v)],
-        "seeds": list(spec.get("seeds", cfg["seeds"])),
+        "name": name,
+        "caption": spec.get("caption", name),
+        "rows": [list(r) for r in table_rows(cfg, name)],
+        "cells": [[*row, v] for row, v in table_cells(cfg, name)],
+        "columns": [[v, k] for k in shots for v in variants if k in shots_for(cfg, name, v)],
+        "seeds": seeds_for(cfg, name),
+        **({"labels": spec["labels"]} if "labels" in spec else {}),
     }

@@ -29,6 +29,7 @@ ROOT = Path(workflow.basedir).parent
 SYNTH = [d for d, c in config["datasets"].items() if c.get("source") == "synth"]
 REAL = [d for d in config["datasets"] if d not in SYNTH]
 TABLES = list(config["tables"])
+PLOTS = list(config.get("plots", {}))
 
 # --use-conda: the env files install this package with `pip: -e ../..`, which conda resolves from
 # the folder of the env file it is given, Snakemake's copy in the conda prefix. Only the default
@@ -131,7 +132,7 @@ def metrics_files(runs):
 
 def all_targets():
     out = [f"{RES}/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")]
-    out += [f"{RES}/plots/{p}.png" for p in config.get("plots", {})]
+    out += [f"{RES}/plots/{p}.{ext}" for p in PLOTS for ext in ("png", "pdf")]
     out.append(f"{RES}/runs.csv")
     return out
 

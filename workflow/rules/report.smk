@@ -41,3 +41,27 @@ rule table:
     shell:
         "python -m dra table {wildcards.table} --runs {params.results} --paper {input.paper} "
         "--layout {params.layout:q} --out {params.prefix} > {log} 2>&1"
+
+
+rule plot:
+    input:
+        metrics=lambda wc: metrics_files(table_runs(config, wc.plot)),
+        code=code("dra.commands.plot"),
+    output:
+        png=report(
+            f"{RES}/plots/{{plot}}.png",
+            category="Figures",
+            caption="../report/plot.rst",
+        ),
+        pdf=f"{RES}/plots/{{plot}}.pdf",
+    log:
+        f"{RES}/logs/plot/{{plot}}.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        layout=lambda wc: json.dumps(table_layout(config, wc.plot), sort_keys=True),
+        prefix=lambda wc, output: output.png[: -len(".png")],
+        results=lambda wc, output: str(Path(output.png).parent.parent),
+    shell:
+        "python -m dra plot {wildcards.plot} --runs {params.results} --layout {params.layout:q} "
+        "--out {params.prefix} > {log} 2>&1"

@@ -19,7 +19,8 @@ def configure(p):
 
 def run(args):
     layout = json.loads(Path(args.layout[1:]).read_text() if args.layout.startswith("@") else args.layout)
-    keys = [Run(v, *r, k, seed) for r in layout["rows"] for v, k in layout["columns"] for seed in layout["seeds"]]
+    keys = [Run(v, *c[:3], k, seed) for c in layout["cells"] for v, k in layout["columns"] if v == c[3]
+            for seed in layout["seeds"]]
     paths = [Path(r.path(str(args.runs))) / "metrics.json" for r in keys]
     found = [p for p in paths if p.is_file()]
     runs = runs_frame(found)

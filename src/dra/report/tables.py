@@ -45,10 +45,13 @@ def per_seed(runs: pd.DataFrame, variant: str, shots: int, row: tuple, seeds: li
 def cells(layout: dict, runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     seeds = layout["seeds"]
     rows = [tuple(r) for r in layout["rows"]]
+    shown = {tuple(c) for c in layout.get("cells", [[*r, v] for r in rows for v, _ in layout["columns"]])}
     paper = paper[paper.table == layout["name"]].set_index(["dataset", "subset", "setting", "method", "shots"])
     out = []
     for variant, shots in layout["columns"]:
         for d, s, st, members in mean_rows(rows):
+            if (members or [(d, s, st)])[0] + (variant,) not in shown:
+                continue  # this row's section does not show this variant
             if members is None:
                 vals = per_seed(runs, variant, shots, (d, s, st), seeds)
             else:  # per seed, the mean over the member rows (only seeds where every member ran)
@@ -127,7 +130,8 @@ def wide(df: pd.DataFrame, latex: bool = False) -> pd.DataFrame:
         name, setting = _label(*r)
         line = {"Dataset": name, "Setting": setting}
         for v, k in cols:
-            line[f"{v} ({k}-shot)" if k else f"{v}"] = cell_text(idx.loc[(*r, v, k)], latex)
+            key = (*r, v, k)
+            line[f"{v} ({k}-shot)" if k else f"{v}"] = cell_text(idx.loc[key], latex) if key in idx.index else ""
         table.append(line)
     return pd.DataFrame(table)
 
