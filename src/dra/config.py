@@ -44,12 +44,22 @@ def is_unsupervised(cfg: dict, variant: str) -> bool:
     return bool(method_params(cfg, variant)[1].get("unsupervised", False))
 
 
+def per_dataset(value, dataset: str):
+    """A parameter written `{per_dataset: {<dataset>: value, ...}, default: value}` -> this dataset's value."""
+    if isinstance(value, dict) and "per_dataset" in value:
+        return value["per_dataset"].get(dataset, value["default"])
+    return value
+
+
 def run_spec(cfg: dict, variant: str, dataset: str, subset: str, setting: str, shots: int, seed: int) -> dict:
     """Everything a run's result depends on besides its data files and code."""
     method, params = method_params(cfg, variant)
     ds = cfg["datasets"][dataset]
+    params = {k: per_dataset(v, dataset) for k, v in params.items()}
     if params.get("pseudo") == "auto":
         params["pseudo"] = ds.get("pseudo_source", "cutmix")
+    if params.get("outliers") == "auto":
+        params["outliers"] = ds.get("outlier_source", "mvtecad")
     size = params.pop("image_size", None) or ds["image_size"]
     return {
         "variant": variant, "method": method, "dataset": dataset, "subset": subset, "setting": setting,

@@ -1,4 +1,5 @@
-"""Per-head losses: deviation (the default), binary cross entropy and binary focal loss.
+"""Per-head losses: deviation (the default), binary cross entropy and binary focal loss; and the
+outlier-exposure term.
 
 Every loss takes a score per sample and a 0/1 target ("1" = the head's positive class)."""
 
@@ -28,6 +29,12 @@ def focal_loss(score: torch.Tensor, target: torch.Tensor, alpha: float = 1.0, ga
     bce = F.binary_cross_entropy_with_logits(score, target, reduction="none")
     p_t = torch.exp(-bce)
     return (alpha * (1 - p_t) ** gamma * bce).mean()
+
+
+def outlier_exposure_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Cross entropy between the uniform distribution and the softmax of the outliers' logits,
+    -(1/C) sum_c log softmax(logits)_c, averaged over the outliers (Hendrycks et al.'s OE term)."""
+    return -logits.log_softmax(-1).mean(-1).mean()
 
 
 def head_loss(name: str, score: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None,

@@ -1,8 +1,9 @@
 """The one training loop every method uses, and the run folder it writes.
 
 A run folder holds scores.csv and metrics.json, each appearing only when complete, and, while the
-run is in progress, checkpoint.pt (model, optimiser, scheduler, every RNG state, step), from which a
-killed run resumes to exactly the scores an uninterrupted run gives (CPU)."""
+run is in progress, checkpoint.pt (model, optimiser, scheduler, every RNG state, phase and step), from
+which a killed run resumes to exactly the scores an uninterrupted run gives (CPU). A cross-domain run
+(paper Table 9) has a second phase: fine-tuning on a target subset's normals, whose test set it scores."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import contextlib
 import json
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,11 +76,28 @@ def set_rng_state(gen: torch.Generator, state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@dataclass
+class Phase:
+    """One stretch of training on one data set: the run's own ("train"), or a cross-domain
+    fine-tuning on a target subset's normals ("finetune")."""
+    name: str
+    data: RunData
+    epochs: int
+
+
 class Trainer:
+    """Trains the run's method through its phases: phase 0 on the run's data for `epochs`, then, with a
+    `finetune` data set, phase 1 on it for `finetune_epochs` (a fresh optimiser and schedule, the
+    model carried over). Epoch and iteration count within the current phase; the phase is saved too."""
+
     def __init__(self, spec: dict, data: RunData, out: Path, device: torch.device, checkpoint_every: int = 0,
-                 amp: bool = False):
-        self.spec, self.data, self.out, self.device = spec, data, Path(out), device
+                 amp: bool = False, finetune: RunData | None = None, key: str | None = None):
+        self.spec, self.out, self.device = spec, Path(out), device
         self.params = spec["params"]
+        self.phases = [Phase("train", data, self.params["epochs"])]
+        if finetune is not None:
+            self.phases.append(Phase("finetune", finetune, self.params["finetune_epochs"]))
+        self.phase = 0
         self.checkpoint_every = checkpoint_every
         self.amp = amp
         seed_everything(spec["seed"])
@@ -88,14 +107,42 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.setup(data)
         self.opt, self.sched = make_optimizer(self.model, self.params)
-        self.key = digest(spec)
+        self.key = key or digest(spec)
         self.epoch, self.iteration, self.lrs, self.train_seconds = 0, 0, [], 0.0
         self.resumed_from = None
 
+    @property
+    def data(self) -> RunData:
+        return self.phases[self.phase].data
+
+    def iterations(self, k: int) -> int:
+        return self.model.iterations_per_epoch(self.phases[k].data)
+
+    def begin_phase(self, k: int) -> None:
+        """Phase k > 0: a fresh optimiser and schedule, and the method's setup on the phase's data with
+        a generator state derived from (seed, k) alone, so that a resumed run repeats it exactly."""
+        self.phase, self.epoch, self.iteration = k, 0, 0
+        saved = self.gen.get_state()
+        self.gen.manual_seed(self.spec["seed"] + 1_000_003 * k)
+        self.model.setup(self.data)
+        self.gen.set_state(saved)
+        self.opt, self.sched = make_optimizer(self.model, self.params)
+
+    def summary(self) -> list[dict]:
+        """Per phase: epochs, iterations and images seen (what the run trained on)."""
+        out = []
+        for k, ph in enumerate(self.phases):
+            its = ph.epochs * self.iterations(k)
+            out.append({"phase": ph.name, "epochs": ph.epochs, "iterations": its,
+                        "images_seen": its * self.model.images_per_step(ph.data),
+                        "n_train_normal": len(ph.data.normal),
+                        "n_labeled": 0 if ph.data.anomaly is None else len(ph.data.anomaly)})
+        return out
+
     # --- checkpoints ----------------------------------------------------------------------
     def save(self) -> None:
-        state = {"key": self.key, "epoch": self.epoch, "iteration": self.iteration, "lrs": self.lrs,
-                 "train_seconds": self.train_seconds, "model": self.model.state_dict(),
+        state = {"key": self.key, "phase": self.phase, "epoch": self.epoch, "iteration": self.iteration,
+                 "lrs": self.lrs, "train_seconds": self.train_seconds, "model": self.model.state_dict(),
                  "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen)}
         with atomic_path(self.out / CHECKPOINT) as tmp:
             torch.save(state, tmp)
@@ -108,13 +155,16 @@ class Trainer:
         if state.get("key") != self.key:  # a checkpoint of other settings: never resume from it
             path.unlink()
             return
+        if state.get("phase", 0) > 0:
+            self.begin_phase(state["phase"])  # that phase's optimiser and setup, then its saved state
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
         set_rng_state(self.gen, state["rng"])
         self.epoch, self.iteration = state["epoch"], state["iteration"]
         self.lrs, self.train_seconds = state["lrs"], state["train_seconds"]
-        self.resumed_from = (self.epoch, self.iteration)
+        self.resumed_from = (self.phase, self.epoch, self.iteration) if len(self.phases) > 1 else (
+            self.epoch, self.iteration)
 
     # --- the loop ---------------------------------------------------------------------------
     def autocast(self):
@@ -123,9 +173,17 @@ class Trainer:
         return contextlib.nullcontext()
 
     def fit(self) -> None:
+        while True:
+            self.fit_phase()
+            if self.phase + 1 == len(self.phases):
+                return
+            self.begin_phase(self.phase + 1)
+
+    def fit_phase(self) -> None:
         p = self.params
-        epochs, iterations = p["epochs"], p["iterations"]
-        steps_done = self.epoch * iterations + self.iteration
+        epochs, iterations = self.phases[self.phase].epochs, self.iterations(self.phase)
+        steps_done = sum(self.phases[k].epochs * self.iterations(k) for k in range(self.phase))
+        steps_done += self.epoch * iterations + self.iteration
         while self.epoch < epochs:
             if self.iteration == 0:
                 self.sched.epoch_start()
@@ -142,7 +200,8 @@ class Trainer:
                 self.opt.step()
                 if not torch.isfinite(loss):
                     raise DraError(f"{self.out}: training loss became {loss.item()} at epoch {self.epoch}, "
-                                   f"iteration {self.iteration}")
+                                   f"iteration {self.iteration}" + (f" of phase {self.phases[self.phase].name}"
+                                                                    if len(self.phases) > 1 else ""))
                 self.train_seconds += time.perf_counter() - t
                 self.iteration += 1
                 steps_done += 1
@@ -165,51 +224,78 @@ class Trainer:
         return {k: torch.cat(v).numpy().astype(np.float64) for k, v in parts.items()}
 
 
-def train_run(spec: dict, split_path: Path, cache_path: Path, manifest_path: Path, out: Path,
-              external: list[Path] = (), device: str = "auto", checkpoint_every: int = 0, amp: str = "auto") -> dict:
-    t0 = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    split = read_split(split_path)
+def open_cache(cache_path: Path, split: dict, spec: dict) -> ImageCache:
     cache = ImageCache(cache_path, split["manifest_sha256"])
     if cache.size != spec["image_size"]:
         raise DraError(f"{cache_path}: cache holds {cache.size} px images, the run expects {spec['image_size']} px")
+    return cache
+
+
+def train_run(spec: dict, split_path: Path, cache_path: Path, manifest_path: Path, out: Path,
+              external: list[Path] = (), device: str = "auto", checkpoint_every: int = 0, amp: str = "auto",
+              target: tuple[Path, Path, Path] | None = None) -> dict:
+    """Train on the split's data and score its test set. With `target` = (split, cache, manifest) of
+    another subset (cross-domain, paper Table 9): after the run's own training, fine-tune for the
+    variant's `finetune_epochs` on the target's normals only (no labeled anomalies) and score the
+    target's test set instead."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    p = spec["params"]
+    if (target is None) != (not p.get("finetune_epochs")):
+        raise DraError(f"{out}: a target subset and the variant's finetune_epochs go together; got target "
+                       f"{'none' if target is None else target[0]} and finetune_epochs {p.get('finetune_epochs')}")
+    out.mkdir(parents=True, exist_ok=True)
+    split = read_split(split_path)
+    cache = open_cache(cache_path, split, spec)
     dev = pick_device(device)
     use_amp = dev.type == "cuda" if amp == "auto" else amp == "bf16"
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True)
-    data = load_data(spec, split, cache, read_manifest(manifest_path), dev, [Path(p) for p in external])
-    trainer = Trainer(spec, data, out, dev, checkpoint_every, use_amp)
+    data = load_data(spec, split, cache, read_manifest(manifest_path), dev, [Path(x) for x in external])
+    finetune, key, target_split = None, None, None
+    if target is not None:
+        t_split_path, t_cache_path, t_manifest_path = (Path(x) for x in target)
+        target_split = read_split(t_split_path)
+        finetune = load_data({**spec, "shots": 0}, target_split, open_cache(t_cache_path, target_split, spec),
+                             read_manifest(t_manifest_path), dev)
+        finetune.external = data.external
+        key = digest([spec, target_split])  # a checkpoint belongs to this source/target pair only
+    trainer = Trainer(spec, data, out, dev, checkpoint_every, use_amp, finetune=finetune, key=key)
     trainer.maybe_resume()
     trainer.fit()
     scores = trainer.score()
+    test = trainer.data  # the last phase's data: the target's test set in a cross-domain run
     where = str(out)
-    result = metrics(data.test_labels, scores["score"], where)
+    result = metrics(test.test_labels, scores["score"], where)
     if np.ptp(scores["score"]) == 0:
         raise DraError(f"{where}: every test score is {scores['score'][0]}; constant scores carry no ranking")
-    p = spec["params"]
-    steps = p["epochs"] * p["iterations"]
-    ips = trainer.model.images_per_step()
+    phases = trainer.summary()
+    steps = sum(ph["iterations"] for ph in phases)
+    images = sum(ph["images_seen"] for ph in phases)
     info = {
         **result,
         "seconds": time.perf_counter() - t0,
         "train_seconds": trainer.train_seconds,
-        "images_per_second": ips * steps / trainer.train_seconds if trainer.train_seconds else None,
+        "images_per_second": images / trainer.train_seconds if trainer.train_seconds else None,
         "peak_memory_mb": peak_memory_mb(dev),
         "device": device_name(dev),
         "amp": "bf16" if use_amp else "off",
-        "epochs": p["epochs"], "iterations": steps, "images_seen": ips * steps,
+        "epochs": sum(ph["epochs"] for ph in phases), "iterations": steps, "images_seen": images,
+        "phases": phases,
         "lr_per_epoch": trainer.lrs,
         "resumed_from": trainer.resumed_from,
         "n_train_normal": len(data.normal), "n_labeled": 0 if data.anomaly is None else len(data.anomaly),
-        "n_test": len(data.test_paths), "n_test_anomalies": int(data.test_labels.sum()),
+        "n_test": len(test.test_paths), "n_test_anomalies": int(test.test_labels.sum()),
         "pseudo_source": p.get("pseudo"),
+        "outliers": p.get("outliers"),
         "external": [str(x) for x in external],
         "split": str(split_path), "manifest_sha256": split["manifest_sha256"],
+        "target_split": None if target is None else str(target[0]),
+        "target_manifest_sha256": None if target_split is None else target_split["manifest_sha256"],
         "git_commit": git_commit(), "versions": versions(),
         "config_digest": trainer.key, "spec": spec,
     }
-    table = pd.DataFrame({"id": data.test_paths, "label": data.test_labels, "anomaly_class": data.test_classes,
+    table = pd.DataFrame({"id": test.test_paths, "label": test.test_labels, "anomaly_class": test.test_classes,
                           "score": scores["score"]})
     for k in sorted(scores):
         if k != "score":

@@ -11,6 +11,10 @@ def configure(p):
     p.add_argument("--cache", type=Path, required=True, help="decoded image cache (.npy) at the run's size")
     p.add_argument("--external", type=Path, action="append", default=[],
                    help="cache(s) of external pseudo-anomaly / outlier images (repeatable)")
+    p.add_argument("--target-split", type=Path, help="cross-domain runs: the target subset's split (fine-tune on "
+                   "its normals for the variant's finetune_epochs, test on its test set)")
+    p.add_argument("--target-manifest", type=Path, help="cross-domain runs: the target subset's manifest")
+    p.add_argument("--target-cache", type=Path, help="cross-domain runs: the target subset's image cache")
     p.add_argument("--out", type=Path, required=True, help="run folder: scores.csv, metrics.json")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (0: none)")
@@ -23,9 +27,13 @@ def run(args):
         spec = json.loads(text)
     except json.JSONDecodeError as e:
         raise DraError(f"--spec: not valid JSON ({e})") from None
+    given = [x is not None for x in (args.target_split, args.target_cache, args.target_manifest)]
+    if any(given) and not all(given):
+        raise DraError("--target-split, --target-cache and --target-manifest go together")
+    target = (args.target_split, args.target_cache, args.target_manifest) if all(given) else None
     from dra.train import train_run  # torch is imported only here
 
     info = train_run(spec, args.split, args.cache, args.manifest, args.out, args.external, args.device,
-                     args.checkpoint_every, args.amp)
+                     args.checkpoint_every, args.amp, target)
     print(f"{args.out}: auroc {info['auroc']:.4f} aupr {info['aupr']:.4f} in {info['seconds']:.1f} s "
           f"({info['images_per_second']:.1f} images/s on {info['device']})")

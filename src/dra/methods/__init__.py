@@ -9,7 +9,7 @@ import importlib
 
 from dra.errors import DraError
 
-METHODS = ("dra", "devnet")
+METHODS = ("dra", "devnet", "flos", "saoe", "mlep", "kdad", "deepsad", "minns")
 
 
 def method_class(name: str):

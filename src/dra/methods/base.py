@@ -6,7 +6,26 @@ import torch
 from torch import nn
 
 from dra.augment import normalize, random_rotate, to_float
+from dra.errors import DraError
 from dra.rundata import ImagePool, RunData
+
+# What to write in a dataset's config to do without an external source, per role of its images.
+EXTERNAL_ALTERNATIVE = {
+    "pseudo": "set `pseudo_source: cutmix` in the dataset's config to make in-image pseudo anomalies instead",
+    "outliers": "set `outlier_source: mvtecad` in the dataset's config to use MVTec AD images as outliers "
+                "instead (the alternative for DRA's pseudo anomalies is `pseudo_source: cutmix`)",
+}
+
+
+def require_external(data: RunData, source: str, role: str) -> ImagePool:
+    """The run's external image pool, or a DraError naming the missing source and the alternative."""
+    if data.external is None or len(data.external) == 0:
+        manual = (" LAG (the glaucoma fundus database) is given out only on request by its authors: place their "
+                  "archive by hand as <data>/raw/lag/LAG.zip (`python -m dra download lag --out data/raw/lag` "
+                  "says so too) and let the workflow build its cache." if source == "lag" else "")
+        raise DraError(f"{role} source {source!r}: this method needs external {source} images, but the run got "
+                       f"none (no --external cache).{manual} Or {EXTERNAL_ALTERNATIVE[role]}.")
+    return data.external
 
 
 class Method(nn.Module):
@@ -23,14 +42,19 @@ class Method(nn.Module):
 
     # --- training -------------------------------------------------------------------------
     def setup(self, data: RunData) -> None:
-        """Called once after construction, before the first step (e.g. DeepSAD's centre)."""
+        """Called at the start of each training phase with that phase's data, before its first step
+        (e.g. DeepSAD's centre)."""
 
     def loss(self, data: RunData) -> torch.Tensor:
         raise NotImplementedError
 
-    def images_per_step(self) -> int:
-        """Images pushed through the network per step (for images/second)."""
+    def images_per_step(self, data: RunData) -> int:
+        """Images pushed through the network per step on this data (for images/second and images seen)."""
         raise NotImplementedError
+
+    def iterations_per_epoch(self, data: RunData) -> int:
+        """Steps per epoch; the config's fixed `iterations` unless a method defines an epoch otherwise."""
+        return int(self.params["iterations"])
 
     # --- scoring --------------------------------------------------------------------------
     def score(self, images: torch.Tensor, data: RunData) -> dict[str, torch.Tensor]:
@@ -40,6 +64,21 @@ class Method(nn.Module):
     def draw(self, pool: ImagePool, n: int) -> torch.Tensor:
         """n images drawn uniformly with replacement, uint8 on the pool's device."""
         return pool[torch.randint(len(pool), (n,), generator=self.gen)]
+
+    def labeled_batch(self, data: RunData, n_normal: int, n_anomaly: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The balanced sampler: n_normal training normals (label 0), then n_anomaly labeled anomalies
+        (label 1), each drawn with replacement; no anomaly slots when the run has none. Float [0, 1]."""
+        parts = [to_float(self.draw(data.normal, n_normal))]
+        labels = [torch.zeros(n_normal)]
+        if data.anomaly is not None and n_anomaly > 0:
+            parts.append(to_float(self.draw(data.anomaly, n_anomaly)))
+            labels.append(torch.ones(n_anomaly))
+        x = torch.cat(parts)
+        return x, torch.cat(labels).to(x.device)
+
+    def labeled_count(self, data: RunData, n_normal: int, n_anomaly: int) -> int:
+        """How many images `labeled_batch` returns on this data."""
+        return n_normal + (n_anomaly if data.anomaly is not None and n_anomaly > 0 else 0)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """float [0, 1] -> randomly rotated, normalised (the training transform)."""

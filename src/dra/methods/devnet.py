@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from dra.augment import to_float
 from dra.losses import head_loss
 from dra.methods.base import Method
 from dra.nets.backbone import ResNet18Trunk, pyramid
@@ -25,16 +24,11 @@ class DevNet(Method):
 
     def loss(self, data):
         p = self.params
-        parts = [to_float(self.draw(data.normal, p["batch_normal"]))]
-        labels = [torch.zeros(p["batch_normal"])]
-        if data.anomaly is not None:
-            parts.append(to_float(self.draw(data.anomaly, p["batch_anomaly"])))
-            labels.append(torch.ones(p["batch_anomaly"]))
-        x = self.augment(torch.cat(parts))
-        return head_loss(p["loss"], self.forward(x), torch.cat(labels).to(x.device), self.gen, p)
+        x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
+        return head_loss(p["loss"], self.forward(self.augment(x)), labels, self.gen, p)
 
-    def images_per_step(self) -> int:
-        return self.params["batch_normal"] + self.params["batch_anomaly"]
+    def images_per_step(self, data) -> int:
+        return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])
 
     def score(self, images, data):
         return {"score": self.forward(self.test_view(images))}

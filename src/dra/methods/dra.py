@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from dra.augment import make_pseudo, to_float, uniform
 from dra.losses import head_loss
-from dra.methods.base import Method
+from dra.methods.base import Method, require_external
 from dra.nets.backbone import ResNet18Trunk, pyramid
 from dra.nets.heads import CompositeHead, NormalityHead, TopKClassifier, TopKHead
 
@@ -48,6 +48,8 @@ class DRA(Method):
                      "normal": NormalityHead(c)}
             self.heads = torch.nn.ModuleDict({h: parts[h] for h in params["heads"]})
         self.fixed_ref = None
+        if params["pseudo"] in EXTERNAL_SOURCES:  # fail before training, naming the missing source
+            require_external(data, params["pseudo"], "pseudo")
 
     def setup(self, data):
         if self.params["ref_mode"] == "fixed":  # the paper's text: one fixed set of normal references
@@ -119,9 +121,10 @@ class DRA(Method):
                 total = total + head_loss(self.params["loss"], out[name][mask], target[mask], self.gen, self.params)
         return total
 
-    def images_per_step(self) -> int:
+    def images_per_step(self, data) -> int:
         p = self.params
-        return p["batch_normal"] + p["batch_anomaly"] + (p["n_ref"] if self.uses_references() else 0)
+        return self.labeled_count(data, p["batch_normal"], p["batch_anomaly"]) + (
+            p["n_ref"] if self.uses_references() else 0)
 
     def score(self, images, data):
         out = self.forward(self.test_view(images), self.references(data))

@@ -1,0 +1,79 @@
+"""MLEP adapted to images (PROTOCOL section 4; the paper's adaptation is not public, so this is a
+recorded design): a ResNet-18 encoder and a light decoder reconstructing the (normalised) input.
+Loss: L1 reconstruction of the normals + triplet_weight (1.0) x triplet margin loss (margin 1.0) on
+the globally pooled encoder features, with (normal, normal, labeled anomaly) triplets: the batch's
+normals split into anchors and positives, the labeled anomalies are the negatives. Score: the mean
+absolute reconstruction error of the image. DRA's schedule."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dra.methods.base import Method
+from dra.nets.backbone import ResNet18Trunk
+
+
+class Decoder(nn.Module):
+    """512 x S/32 -> 3 x S: five (nearest x2 upsampling, 3x3 conv, batch norm, ReLU) stages, then a
+    3x3 conv to three channels."""
+
+    def __init__(self, channels=(512, 256, 128, 64, 32, 16)):
+        super().__init__()
+        layers = []
+        for a, b in zip(channels[:-1], channels[1:]):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+        layers.append(nn.Conv2d(channels[-1], 3, 3, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)
+
+
+class MLEP(Method):
+    PARAMS = ("batch_normal", "batch_anomaly", "decoder_channels", "triplet_weight", "triplet_margin", "rotation",
+              "test_batch")
+
+    def __init__(self, params, data, gen, weights):
+        super().__init__(params, data, gen, weights)
+        if params["batch_normal"] % 2:
+            raise ValueError(f"mlep batch_normal {params['batch_normal']}: must be even (anchors + positives)")
+        self.trunk = ResNet18Trunk(weights)
+        self.decoder = Decoder(tuple(params["decoder_channels"]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (reconstruction of x, pooled encoder features)."""
+        z = self.trunk(x)
+        recon = self.decoder(z)
+        if recon.shape[-2:] != x.shape[-2:]:  # sizes not divisible by 32
+            recon = F.interpolate(recon, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return recon, z.mean(dim=(-2, -1))
+
+    def loss(self, data):
+        p = self.params
+        x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
+        x = self.augment(x)
+        recon, feat = self.forward(x)
+        normal = labels == 0
+        loss = (recon[normal] - x[normal]).abs().mean()
+        negatives = feat[~normal]
+        if len(negatives):
+            half = p["batch_normal"] // 2
+            n = min(half, len(negatives))
+            anchor, positive = feat[:half][:n], feat[half:p["batch_normal"]][:n]
+            loss = loss + p["triplet_weight"] * F.triplet_margin_loss(anchor, positive, negatives[:n],
+                                                                      margin=p["triplet_margin"])
+        return loss
+
+    def images_per_step(self, data) -> int:
+        return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])
+
+    def score(self, images, data):
+        x = self.test_view(images)
+        recon, _ = self.forward(x)
+        return {"score": (recon - x).abs().mean(dim=(1, 2, 3))}
+
+
+METHOD = MLEP
