@@ -59,19 +59,19 @@ def test_download_rules_are_formatted():
 
 
 def scratch_workflow(tmp_path, extra=""):
-    """A Snakefile that includes only download.smk (with the conda env file its rules name)."""
-    (tmp_path / "rules").mkdir()
-    shutil.copy(RULES, tmp_path / "rules" / "download.smk")
-    shutil.copytree(ROOT / "workflow" / "envs", tmp_path / "envs")
-    (tmp_path / "Snakefile").write_text('config.setdefault("paths", {"data": "d"})\n'
-                                        'include: "rules/download.smk"\n' + extra)
+    """A copy of the workflow whose data root is `d` (download rules only need that)."""
+    for name in ("src", "workflow", "config", "profiles"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "paths.yaml").write_text("paths: {data: d, results: r}\n")
+    with open(tmp_path / "workflow" / "Snakefile", "a") as f:
+        f.write("\n" + extra)
 
 
 @pytest.mark.skipif(not (BIN / "snakemake").exists(), reason="snakemake not installed")
 def test_download_rules_parse_and_plan(tmp_path):
     """One download rule per real dataset; `extract` makes raw_folder(dataset) from its archives."""
     scratch_workflow(tmp_path, 'assert raw_folder("aitex") == "d/raw/aitex/extracted"\n')
-    run = lambda *a: subprocess.run([str(BIN / "snakemake"), "-s", "Snakefile", *a], cwd=tmp_path,
+    run = lambda *a: subprocess.run([str(BIN / "snakemake"), *a, "--configfile", "paths.yaml"], cwd=tmp_path,
                                     capture_output=True, text=True)
     r = run("--list-rules")
     assert r.returncode == 0, r.stderr
@@ -106,7 +106,7 @@ def test_extract_rule_runs_on_a_file_placed_by_hand(tmp_path):
     rl.write_headct(tmp_path / "scratch")
     rl.zip_folder(tmp_path / "scratch", tmp_path / "d" / "raw" / "headct" / "head-ct-hemorrhage.zip")
     env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    r = subprocess.run([str(BIN / "snakemake"), "-s", "Snakefile", "--cores", "1", "d/raw/headct/extracted"],
+    r = subprocess.run([str(BIN / "snakemake"), "--cores", "1", "d/raw/headct/extracted", "--configfile", "paths.yaml"],
                        cwd=tmp_path, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "d" / "logs" / "extract" / "headct.log").is_file()

@@ -1,7 +1,8 @@
 """Which of the package's source files a module depends on (static import closure).
 
 Snakemake never tracks modules imported by a command, so the workflow declares these files as a
-rule's inputs: editing a method's module reruns that method's runs and nothing else."""
+rule's inputs: editing a method's module reruns that method's runs and nothing else. The closure is
+read from the source tree beside the workflow (`package_dir`), which need not be the installed copy."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = PACKAGE_DIR.name
 
 
-def module_file(name: str) -> Path | None:
+def module_file(name: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     parts = name.split(".")[1:]
     if not parts:
-        return PACKAGE_DIR / "__init__.py"
+        return package_dir / "__init__.py"
     rel = Path(*parts)
-    for candidate in (PACKAGE_DIR / rel.with_suffix(".py"), PACKAGE_DIR / rel / "__init__.py"):
+    for candidate in (package_dir / rel.with_suffix(".py"), package_dir / rel / "__init__.py"):
         if candidate.is_file():
             return candidate
     return None
@@ -30,8 +31,8 @@ def _parents(name: str) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _imports(name: str) -> tuple[str, ...]:
-    path = module_file(name)
+def _imports(name: str, package_dir: Path) -> tuple[str, ...]:
+    path = module_file(name, package_dir)
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -39,23 +40,24 @@ def _imports(name: str) -> tuple[str, ...]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)  # `from pkg import module`
-    return tuple(sorted(m for m in found if m.split(".")[0] == PACKAGE and module_file(m)))
+    return tuple(sorted(m for m in found if m.split(".")[0] == PACKAGE and module_file(m, package_dir)))
 
 
 @lru_cache(maxsize=None)
-def closure(*roots: str) -> tuple[str, ...]:
+def closure(*roots: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     seen, todo = set(), list(roots)
     while todo:
         name = todo.pop()
-        if name in seen or module_file(name) is None:
+        if name in seen or module_file(name, package_dir) is None:
             continue
         seen.add(name)
-        todo += [*_parents(name), *_imports(name)]
+        todo += [*_parents(name), *_imports(name, package_dir)]
     return tuple(sorted(seen))
 
 
-def source_files(*roots: str, relative_to: Path | None = None) -> list[str]:
-    files = sorted(str(module_file(m)) for m in closure(*roots))
-    if relative_to is not None:
-        files = [str(Path(f).relative_to(relative_to)) for f in files]
-    return files
+@lru_cache(maxsize=None)
+def source_files(*roots: str, project: Path | None = None) -> tuple[str, ...]:
+    """The closure's files; with `project`, read from `project/src/<package>` and given relative to it."""
+    package_dir = PACKAGE_DIR if project is None else Path(project) / "src" / PACKAGE
+    files = sorted(module_file(m, package_dir) for m in closure(*roots, package_dir=package_dir))
+    return tuple(str(f.relative_to(project)) if project is not None else str(f) for f in files)

@@ -53,7 +53,7 @@ def alternation(names):
 
 def code(*modules):
     """The package files these modules import (transitively), declared as inputs so an edit reruns."""
-    return source_files(*modules, relative_to=ROOT)
+    return list(source_files(*modules, project=ROOT))
 
 
 def raw_input(dataset):
@@ -138,16 +138,37 @@ def all_targets():
 
 
 def train_inputs(wc):
+    """A run reads its split, manifest and cache; a cross-domain run (setting from-<source>) trains
+    on the source subset's general split and fine-tunes and tests on its own (the target's).
+    """
     spec = spec_of(wc)
     size = spec["image_size"]
+    source = wc.setting[len("from-") :] if wc.setting.startswith("from-") else None
+    train_subset, setting = (source, "general") if source else (wc.subset, wc.setting)
     inputs = {
-        "split": f"{RES}/splits/{wc.dataset}/{wc.subset}/{wc.setting}/seed{wc.seed}.json",
-        "manifest": manifest(wc.dataset, wc.subset),
-        "cache": cache(wc.dataset, wc.subset, size),
+        "split": f"{RES}/splits/{wc.dataset}/{train_subset}/{setting}/seed{wc.seed}.json",
+        "manifest": manifest(wc.dataset, train_subset),
+        "cache": cache(wc.dataset, train_subset, size),
         "code": code("dra.commands.train", f"dra.methods.{spec['method']}"),
+        "external": [cache(d, s, size) for d, s in external_subsets(config, spec)],
+        "target": [],
     }
-    inputs["external"] = [cache(d, s, size) for d, s in external_subsets(config, spec)]
+    if source:
+        inputs["target"] = [
+            f"{RES}/splits/{wc.dataset}/{wc.subset}/general/seed{wc.seed}.json",
+            manifest(wc.dataset, wc.subset),
+            cache(wc.dataset, wc.subset, size),
+        ]
     return inputs
+
+
+def target_args(input):
+    if not input.target:
+        return ""
+    split, manifest_, cache_ = input.target
+    return (
+        f"--target-split {split} --target-manifest {manifest_} --target-cache {cache_}"
+    )
 
 
 # --- raw files (download.smk) ---

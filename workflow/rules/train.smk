@@ -24,9 +24,10 @@ rule train:
         spec=lambda wc: json.dumps(spec_of(wc), sort_keys=True),
         out=lambda wc, output: str(Path(output.scores).parent),
         external=lambda wc, input: " ".join(f"--external {p}" for p in input.external),
+        target=lambda wc, input: target_args(input),
         device=config.get("device", "auto"),
         checkpoint_every=config.get("checkpoint_every", 100),
     shell:
         "OMP_NUM_THREADS={threads} python -m dra train --spec {params.spec:q} --split {input.split} "
-        "--manifest {input.manifest} --cache {input.cache} {params.external} --out {params.out} "
+        "--manifest {input.manifest} --cache {input.cache} {params.external} {params.target} --out {params.out} "
         "--device {params.device} --checkpoint-every {params.checkpoint_every} > {log} 2>&1"
