@@ -1,5 +1,6 @@
 # Config validation and the helpers rules use: the job matrix, paths, code tracking.
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -56,6 +57,25 @@ def code(*modules):
     return list(source_files(*modules, project=ROOT))
 
 
+@functools.cache
+def code_digest(*modules):
+    """One digest of the same files' contents: for rules with thousands of jobs, a parameter (whose
+    change reruns the job) is far cheaper to plan than thousands of file inputs."""
+    h = hashlib.sha256()
+    for f in source_files(*modules, project=ROOT):
+        h.update(f.encode() + b"\0" + (ROOT / f).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def train_code(wc):
+    return code_digest("dra.commands.train", f"dra.methods.{_spec_method(wc.variant)}")
+
+
+@functools.cache
+def _spec_method(variant):
+    return method_params(config, variant)[0]
+
+
 def raw_input(dataset):
     if dataset in SYNTH:
         return f"{DATA}/raw/{dataset}/generated"
@@ -75,14 +95,21 @@ def run_dir(variant, dataset, subset, setting, shots, seed):
 
 
 def spec_of(wc):
-    return run_spec(
-        config,
-        wc.variant,
-        wc.dataset,
-        wc.subset,
-        wc.setting,
-        int(wc.shots),
-        int(wc.seed),
+    return _spec(
+        wc.variant, wc.dataset, wc.subset, wc.setting, int(wc.shots), int(wc.seed)
+    )
+
+
+@functools.cache
+def _spec(*key):
+    # the DAG asks for a run's spec several times (inputs, params): resolve it once
+    return run_spec(config, *key)
+
+
+@functools.cache
+def spec_json(variant, dataset, subset, setting, shots, seed):
+    return json.dumps(
+        _spec(variant, dataset, subset, setting, int(shots), int(seed)), sort_keys=True
     )
 
 
@@ -149,7 +176,6 @@ def train_inputs(wc):
         "split": f"{RES}/splits/{wc.dataset}/{train_subset}/{setting}/seed{wc.seed}.json",
         "manifest": manifest(wc.dataset, train_subset),
         "cache": cache(wc.dataset, train_subset, size),
-        "code": code("dra.commands.train", f"dra.methods.{spec['method']}"),
         "external": [cache(d, s, size) for d, s in external_subsets(config, spec)],
         "target": [],
     }
@@ -162,13 +188,16 @@ def train_inputs(wc):
     return inputs
 
 
-def target_args(input):
-    if not input.target:
-        return ""
-    split, manifest_, cache_ = input.target
-    return (
-        f"--target-split {split} --target-manifest {manifest_} --target-cache {cache_}"
-    )
+def train_args(input, output):
+    """The train command's arguments that depend on the run: output folder, external and target data."""
+    args = [f"--out {Path(output.scores).parent}"]
+    args += [f"--external {p}" for p in input.external]
+    if input.target:
+        split, manifest_, cache_ = input.target
+        args.append(
+            f"--target-split {split} --target-manifest {manifest_} --target-cache {cache_}"
+        )
+    return " ".join(args)
 
 
 # --- raw files (download.smk) ---

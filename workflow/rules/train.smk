@@ -21,13 +21,12 @@ rule train:
         runtime=train_resource("runtime", scale_with_attempt=True),
         gpu=train_resource("gpu"),
     params:
-        spec=lambda wc: json.dumps(spec_of(wc), sort_keys=True),
-        out=lambda wc, output: str(Path(output.scores).parent),
-        external=lambda wc, input: " ".join(f"--external {p}" for p in input.external),
-        target=lambda wc, input: target_args(input),
+        spec=lambda wc: spec_json(**wc),
+        code=train_code,
+        args=lambda wc, input, output: train_args(input, output),
         device=config.get("device", "auto"),
         checkpoint_every=config.get("checkpoint_every", 100),
     shell:
         "OMP_NUM_THREADS={threads} python -m dra train --spec {params.spec:q} --split {input.split} "
-        "--manifest {input.manifest} --cache {input.cache} {params.external} {params.target} --out {params.out} "
+        "--manifest {input.manifest} --cache {input.cache} {params.args} "
         "--device {params.device} --checkpoint-every {params.checkpoint_every} > {log} 2>&1"
