@@ -139,3 +139,13 @@ def test_one_table_plans_only_its_runs(demo_copy, tmp_path):
                        "config/demo.yaml", str(over), cwd=demo_copy).stdout)
     assert {j["setting"] for j in jobs["train"]} <= {"hard-scratch", "hard-spot"}
     assert "collect" not in jobs
+
+
+@pytest.mark.slow
+def test_report_holds_every_table_and_figure(demo_copy):
+    report = demo_copy / "results" / "demo" / "report.html"
+    smk("--report", str(report), "--configfile", "config/demo.yaml", cwd=demo_copy)
+    html = report.read_text(errors="replace")
+    cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
+    for name in [*cfg["tables"], *cfg["plots"]]:
+        assert name in html, name
