@@ -149,3 +149,40 @@ def test_report_holds_every_table_and_figure(demo_copy):
     cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
     for name in [*cfg["tables"], *cfg["plots"]]:
         assert name in html, name
+
+
+@pytest.mark.slow
+def test_failed_runs_leave_no_outputs_and_only_they_rerun(tmp_path):
+    """A bad input (a truncated image cache) fails the runs that read it with a clear message in their
+    logs; the other runs finish; after the fix, the next invocation plans only what failed."""
+    for name in COPY:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / name)
+    # only Table 9, one seed: cross-domain runs read both subsets' caches, KDAD on weave only weave's
+    demo = yaml.safe_load((tmp_path / "config" / "demo.yaml").read_text())
+    table9 = {**demo["tables"]["table9_crossdomain"], "variants": ["dra_xdomain", "kdad"], "shots": [10]}
+    demo.update(seeds=[0], tables={"table9_crossdomain": table9}, plots={})
+    (tmp_path / "config" / "demo.yaml").write_text(yaml.safe_dump(demo))
+    protocol = (ROOT / "config" / "config.yaml").read_text().split("\nrow_groups:")[0]
+    (tmp_path / "config" / "config.yaml").write_text(protocol + "\ntables: {}\nplots: {}\n")
+    cfg = ["--configfile", "config/demo.yaml"]
+    smk("--cores", "2", "data/demo/cache/demo/grain/64.npy", *cfg, cwd=tmp_path)
+    bad = tmp_path / "data" / "demo" / "cache" / "demo" / "grain" / "64.npy"
+    bad.write_bytes(bad.read_bytes()[:1000])  # truncated
+    r = smk("--cores", "2", "all_tables", *cfg, cwd=tmp_path, check=False)
+    assert r.returncode != 0
+    runs = tmp_path / "results" / "demo" / "runs"
+    assert (runs / "kdad" / "demo" / "weave" / "general" / "0shot" / "seed0" / "metrics.json").is_file()
+    failed = [runs / "dra_xdomain" / "demo" / t / s / "10shot" / "seed0" for t, s in
+              (("weave", "from-grain"), ("grain", "from-weave"))] + [runs / "kdad" / "demo" / "grain" / "general" / "0shot" / "seed0"]
+    for run in failed:
+        assert not (run / "scores.csv").exists() and not (run / "metrics.json").exists(), run
+    log = tmp_path / "results" / "demo" / "logs" / "train" / "kdad" / "demo" / "grain" / "general" / "0shot" / "seed0.log"
+    assert "unreadable image cache" in log.read_text() and "64.npy" in log.read_text()
+    assert not (tmp_path / "results" / "demo" / "runs.csv").exists()
+
+    bad.unlink()  # the fix: the cache is rebuilt
+    jobs = planned(smk("-n", "all_tables", *cfg, cwd=tmp_path).stdout)
+    assert sorted((j["variant"], j["subset"]) for j in jobs["train"]) == [
+        ("dra_xdomain", "grain"), ("dra_xdomain", "weave"), ("kdad", "grain")]
+    assert [j["subset"] for j in jobs["cache"]] == ["grain"]

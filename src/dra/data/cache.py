@@ -43,11 +43,18 @@ class ImageCache:
         meta_path = sidecar(npy)
         if not npy.is_file() or not meta_path.is_file():
             raise DraError(f"{npy}: image cache (or its {meta_path.name}) not found; build it with `python -m dra cache`")
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+            array = np.load(npy, mmap_mode="r")
+        except (OSError, ValueError) as e:  # truncated or overwritten: never guess, rebuild
+            raise DraError(f"{npy}: unreadable image cache ({e}); delete it and its .json, and rerun to rebuild") from None
+        if array.ndim != 4 or len(array) != len(meta["paths"]):
+            raise DraError(f"{npy}: image cache holds {array.shape}, expected {len(meta['paths'])} images; "
+                           f"delete it and rerun to rebuild")
         if manifest_sha256 is not None and meta["manifest_sha256"] != manifest_sha256:
             raise DraError(f"{npy}: cache built from manifest {meta['manifest_sha256'][:12]}, "
                            f"but the split expects {manifest_sha256[:12]}; rebuild the cache")
-        self.array = np.load(npy, mmap_mode="r")
+        self.array = array
         self.size = meta["size"]
         self.index = {p: i for i, p in enumerate(meta["paths"])}
 
