@@ -29,7 +29,10 @@ STAGES = {
 
 
 def build_parser(stages=STAGES) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m dra", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m dra",
+        description="Stage commands of the DRA reproduction pipeline. Each takes explicit input and output "
+                    "paths and is exactly what a Snakemake rule runs; `python -m dra STAGE --help` for its options.")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for name, (_, help_) in stages.items():
         sub.add_parser(name, help=help_, add_help=False)
