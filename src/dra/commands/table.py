@@ -1,11 +1,9 @@
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from dra.fsutil import atomic_path, write_text
-from dra.plan import Run
-from dra.report.runs import runs_frame
+from dra.report.runs import layout_runs, load_layout
 from dra.report.tables import cells, latex, markdown, stats
 
 
@@ -18,19 +16,14 @@ def configure(p):
 
 
 def run(args):
-    layout = json.loads(Path(args.layout[1:]).read_text() if args.layout.startswith("@") else args.layout)
-    keys = [Run(v, *c[:3], k, seed) for c in layout["cells"] for v, k in layout["columns"] if v == c[3]
-            for seed in layout["seeds"]]
-    paths = [Path(r.path(str(args.runs))) / "metrics.json" for r in keys]
-    found = [p for p in paths if p.is_file()]
-    runs = runs_frame(found)
+    layout = load_layout(args.layout)
+    runs, missing = layout_runs(layout, args.runs)
     df = cells(layout, runs, pd.read_csv(args.paper))
     ranks, tests = stats(df)
     with atomic_path(f"{args.out}.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6f")
     write_text(f"{args.out}.md", markdown(layout, df, ranks, tests))
     write_text(f"{args.out}.tex", latex(layout, df))
-    missing = len(paths) - len(found)
     if missing:
-        print(f"warning: {args.name}: {missing} of {len(paths)} runs are missing; their cells say so")
+        print(f"warning: {args.name}: {missing} of {missing + len(runs)} runs are missing; their cells say so")
     print(f"wrote {args.out}.{{csv,md,tex}}: {len(df)} cells, {int(df.flagged.sum())} flagged against the paper")

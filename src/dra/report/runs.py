@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from dra.errors import DraError
+from dra.plan import Run
 
 KEYS = ["variant", "dataset", "subset", "setting", "shots", "seed"]
 FIELDS = ["auroc", "aupr", "seconds", "train_seconds", "images_per_second", "peak_memory_mb", "device", "epochs",
@@ -34,3 +35,17 @@ def find_metrics(runs_dir: Path) -> list[Path]:
 
 def runs_frame(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame([read_metrics(p) for p in paths], columns=KEYS + FIELDS + ["torch", "path"])
+
+
+def load_layout(arg: str) -> dict:
+    """A table's or figure's layout, given as JSON text or @file (what the rules pass)."""
+    return json.loads(Path(arg[1:]).read_text() if arg.startswith("@") else arg)
+
+
+def layout_runs(layout: dict, results: Path) -> tuple[pd.DataFrame, int]:
+    """The runs a layout shows that exist under `results`, and how many are missing."""
+    keys = [Run(v, *c[:3], k, seed) for c in layout["cells"] for v, k in layout["columns"] if v == c[3]
+            for seed in layout["seeds"]]
+    paths = [Path(r.path(str(results))) / "metrics.json" for r in keys]
+    found = [p for p in paths if p.is_file()]
+    return runs_frame(found), len(paths) - len(found)
