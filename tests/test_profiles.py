@@ -4,6 +4,7 @@ SLURM test is scripts/slurm_test.sh)."""
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from dra.config import load_config, method_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -70,40 +73,55 @@ def jobs_of(out: str, rule: str) -> list[str]:
     return blocks
 
 
+def demo_methods() -> dict[str, str]:
+    """variant -> method in the demo configuration."""
+    cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml")
+    return {v: method_params(cfg, v)[0] for v in cfg["variants"]}
+
+
+def train_jobs(out: str) -> list[tuple[str, str, str]]:
+    """(group, method, resources) of each train job in a dry run."""
+    methods = demo_methods()
+    return [(group, methods[re.search(r"variant=(\w+)", block).group(1)],
+             re.search(r"resources: (.*)", block).group(1)) for group, block in jobs_of(out, "train")]
+
+
 def test_dry_run_bundles_train_jobs_into_groups(tmp_path):
     r = dry_run(tmp_path, resources={"train": {"default": {"gpu": 1}}})
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    trains = jobs_of(out, "train")
-    assert len(trains) == 24  # the demo: 2 variants x 2 shots x 2 seeds x (general + 2 hard classes)
-    assert {g for g, _ in trains} == {"train"}, "every training run is a member of a train group"
-    assert out.count("Group job train (") == 2  # group-components train=16: 24 runs -> 2 SLURM jobs
-    assert out.count("Group job splits (") == 1
-    for _, block in trains:
-        res = re.search(r"resources: (.*)", block).group(1)
-        assert "gpu=1" in res and "runtime=10" in res and "mem_mb=2000" in res  # demo.yaml's values
+    trains = train_jobs(out)
+    assert len(trains) >= 24  # the demo's tables: every method, 1 and 10 shots, two seeds
+    for group, method, res in trains:
+        assert group == ("train_long" if method == "kdad" else "train"), (group, method)
+        # demo.yaml's values over config.yaml's, the overlay's GPU; the command line's site settings
+        assert "gpu=1" in res and "runtime=10" in res and "mem_mb=2000" in res, res
         assert "slurm_account=dummy" in res and "slurm_partition=gpu" in res
-    # the collect and table jobs are local rules: planned, never grouped
+    n = {g: sum(1 for t in trains if t[0] == g) for g in ("train", "train_long")}
+    # group-components: 16 runs to a SLURM job (train), 2 (train_long)
+    assert out.count("Group job train (") == math.ceil(n["train"] / 16) < n["train"]
+    assert out.count("Group job train_long (") == math.ceil(n["train_long"] / 2)
+    assert out.count("Group job splits (") >= 1
+    # collect and table are local rules: planned, never grouped
     assert all(g == "" for g, _ in jobs_of(out, "collect") + jobs_of(out, "table"))
 
 
 def test_resources_per_method_and_dataset_and_group_from_the_config(tmp_path):
     resources = {"train": {"default": {"gpu": 1, "runtime": 11},
                            "dra": {"runtime": 7, "mem_mb": {"per_dataset": {"demo": 1234}, "default": 1},
-                                   "group": "train_long", "threads": 2}}}
+                                   "group": "train_long", "threads": 2},
+                           "kdad": {"group": "train", "runtime": 11}}}
     r = dry_run(tmp_path, resources=resources)
     assert r.returncode == 0, r.stdout + r.stderr
-    groups = {}
-    for group, block in jobs_of(r.stdout, "train"):
-        variant = re.search(r"variant=(\w+)", block).group(1)
-        res = re.search(r"resources: (.*)", block).group(1)
-        groups.setdefault(variant, set()).add(group)
-        if variant == "dra":
-            assert "runtime=7" in res and "mem_mb=1234" in res
+    trains = train_jobs(r.stdout)
+    assert {m for _, m, _ in trains} >= {"dra", "devnet"}
+    for group, method, res in trains:
+        if method == "dra":
+            assert group == "train_long" and "runtime=7" in res and "mem_mb=1234" in res
         else:
-            assert "runtime=11" in res and "mem_mb=2000" in res
-    assert groups == {"dra": {"train_long"}, "devnet": {"train"}}
-    assert r.stdout.count("Group job train_long (") == 6  # group-components train_long=2: 12 runs
+            assert group == "train" and "runtime=11" in res and "mem_mb=2000" in res
+    n_dra = sum(1 for _, m, _ in trains if m == "dra")
+    assert r.stdout.count("Group job train_long (") == math.ceil(n_dra / 2)
 
 
 def test_resources_naming_an_unknown_method_fail_at_start_up(tmp_path):
