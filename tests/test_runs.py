@@ -67,7 +67,8 @@ def test_run_folder_contents(run_inputs, demo_data, tiny_config, tmp_path):
                 "config_digest", "versions", "epochs", "iterations", "images_seen"):
         assert key in m, key
     assert 0 <= m["auroc"] <= 1 and m["images_per_second"] > 0 and m["peak_memory_mb"] > 0
-    assert m["iterations"] == 6 and m["images_seen"] == 6 * (32 + 16 + 5)
+    p = s["params"]
+    assert m["iterations"] == 6 and m["images_seen"] == 6 * (p["batch_normal"] + p["batch_anomaly"] + p["n_ref"])
     header = (tmp_path / "r" / "scores.csv").read_text().splitlines()[0].split(",")
     assert header[:4] == ["id", "label", "anomaly_class", "score"]
     assert {"head_seen", "head_pseudo", "head_composite", "head_normal"} <= set(header)
