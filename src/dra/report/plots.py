@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
@@ -22,7 +24,7 @@ def figure(layout: dict, df: pd.DataFrame, labels: dict | None = None):
     df["method"] = [(labels or {}).get(v, v) + (f" ({k}-shot)" if multi_shot else "")
                     for v, k in zip(df.variant, df.shots)]
     sns.set_theme(style="whitegrid", context="paper")
-    width = max(4.0, 0.5 * df.row.nunique() * max(1, df.method.nunique()) / 2 + 2)
+    width = max(6.0, 0.5 * df.row.nunique() * max(1, df.method.nunique()) / 2 + 2)
     fig, ax = plt.subplots(figsize=(width, 3.2))
     sns.barplot(data=df, x="row", y="mean", hue="method", ax=ax, errorbar=None)
     for bars, (_, g) in zip(ax.containers, df.groupby("method", sort=False)):
@@ -32,7 +34,7 @@ def figure(layout: dict, df: pd.DataFrame, labels: dict | None = None):
     ax.set_ylim(max(0.0, df["mean"].min() - 0.15), 1.0)
     ax.set_xlabel("")
     ax.set_ylabel("AUROC")
-    ax.set_title(layout["caption"], fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(layout["caption"], 70)), fontsize=9)
     ax.tick_params(axis="x", rotation=30)
     ax.legend(fontsize=7, title=None, loc="lower right")
     fig.tight_layout()
