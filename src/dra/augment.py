@@ -1,18 +1,29 @@
 """Augmentation on tensors, on the training device: rotation, pseudo anomalies, normalisation.
 
 Every random draw comes from an explicit torch.Generator (CPU), so a run is a pure function of
-its seed. Images are float N x 3 x H x W in [0, 1] until `normalize`."""
+its seed. Images are float N x 3 x H x W in [0, 1] until `normalize`.
+
+Pseudo anomalies are made in two steps: a *plan* per image (`cutmix_plan`, `cp_scar_plan`: every
+random draw, in the order of the one-image recipe, plus the little CPU work that fixes the geometry),
+then `paste`, which applies the plans of a whole batch at once on the images' device (every patch's
+pixels gathered into one tensor, colour-jittered together, scattered back): a fixed number of tensor
+operations per batch instead of dozens per image. `cutmix`, `cp_scar` and `make_pseudo` are the
+one-image forms of the same code."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 
 
 def uniform(gen: torch.Generator, lo: float, hi: float, n: int | None = None):
@@ -38,13 +49,17 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 def rotate(x: torch.Tensor, angles_deg: torch.Tensor) -> torch.Tensor:
-    """Rotate each image about its centre, nearest neighbour, zero (black) fill, same size."""
-    a = angles_deg.to(x.device, x.dtype) * (math.pi / 180.0)
-    cos, sin = torch.cos(a), torch.sin(a)
-    zero = torch.zeros_like(a)
-    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    """Rotate each image about its centre, nearest neighbour, zero (black) fill, same size.
+
+    Always in x's own precision: under bf16 autocast, affine_grid's matrix product would otherwise
+    run in bf16 and put a third of a 448 px image's pixels in the wrong place."""
+    with torch.autocast(x.device.type, enabled=False):
+        a = angles_deg.to(x.device, x.dtype) * (math.pi / 180.0)
+        cos, sin = torch.cos(a), torch.sin(a)
+        zero = torch.zeros_like(a)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
 def random_rotate(x: torch.Tensor, gen: torch.Generator, degrees: float = 180.0) -> torch.Tensor:
@@ -53,23 +68,161 @@ def random_rotate(x: torch.Tensor, gen: torch.Generator, degrees: float = 180.0)
     return rotate(x, uniform(gen, -degrees, degrees, x.shape[0]))
 
 
-def color_jitter(patch: torch.Tensor, gen: torch.Generator, brightness=0.1, contrast=0.1, saturation=0.1,
-                 hue=0.1) -> torch.Tensor:
-    """torchvision's ColorJitter semantics (factors uniform in [1-b, 1+b], hue in [-h, h], random
-    order), with the draws taken from `gen`."""
+# --- colour jitter ------------------------------------------------------------------------------
+
+def jitter_plan(gen: torch.Generator, brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1) -> list[tuple[str, float]]:
+    """torchvision's ColorJitter draws, taken from `gen`: factors uniform in [1-b, 1+b] (hue: a shift
+    uniform in [-h, h]) for the enabled operations, then their random order. -> [(operation, factor)]
+    in the order they apply."""
+    if not 0 <= hue <= 0.5:
+        raise ValueError(f"jitter hue {hue}: expected a value in [0, 0.5]")
     ops = []
     if brightness:
-        ops.append((TF.adjust_brightness, uniform(gen, 1 - brightness, 1 + brightness)))
+        ops.append(("brightness", uniform(gen, 1 - brightness, 1 + brightness)))
     if contrast:
-        ops.append((TF.adjust_contrast, uniform(gen, 1 - contrast, 1 + contrast)))
+        ops.append(("contrast", uniform(gen, 1 - contrast, 1 + contrast)))
     if saturation:
-        ops.append((TF.adjust_saturation, uniform(gen, 1 - saturation, 1 + saturation)))
+        ops.append(("saturation", uniform(gen, 1 - saturation, 1 + saturation)))
     if hue:
-        ops.append((TF.adjust_hue, uniform(gen, -hue, hue)))
-    for i in torch.randperm(len(ops), generator=gen).tolist():
-        fn, f = ops[i]
-        patch = fn(patch, f)
+        ops.append(("hue", uniform(gen, -hue, hue)))
+    return [ops[i] for i in torch.randperm(len(ops), generator=gen).tolist()]
+
+
+TORCHVISION_JITTER = {"brightness": TF.adjust_brightness, "contrast": TF.adjust_contrast,
+                      "saturation": TF.adjust_saturation, "hue": TF.adjust_hue}
+
+
+def color_jitter(patch: torch.Tensor, gen: torch.Generator, brightness=0.1, contrast=0.1, saturation=0.1,
+                 hue=0.1) -> torch.Tensor:
+    """torchvision's ColorJitter on one 3 x h x w patch (its own functions, in the drawn order), with
+    the draws taken from `gen`: the reference that `jitter_pixels` computes for many patches at once."""
+    for op, f in jitter_plan(gen, brightness, contrast, saturation, hue):
+        patch = TORCHVISION_JITTER[op](patch, f)
     return patch
+
+
+def gray(rgb: torch.Tensor) -> torch.Tensor:
+    """... x 3 -> ... luma, torchvision's weights."""
+    r, g, b = rgb.unbind(-1)
+    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114)
+
+
+def shift_hue(rgb: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """... x 3 in [0, 1] -> the same with the hue turned by `shift` (a fraction of a turn, broadcast
+    over the leading dimensions): torchvision's adjust_hue (RGB -> HSV -> RGB) formulas, channels last."""
+    r, g, _ = rgb.unbind(-1)
+    minc, maxc = torch.aminmax(rgb, dim=-1)
+    eqc = maxc == minc
+    span = maxc - minc
+    ones = torch.ones_like(maxc)
+    s = span / torch.where(eqc, ones, maxc)
+    rc, gc, bc = ((maxc.unsqueeze(-1) - rgb) / torch.where(eqc, ones, span).unsqueeze(-1)).unbind(-1)
+    neq_r, eq_g = maxc != r, maxc == g
+    hg = rc.add(2.0).sub_(bc).mul_(eq_g & neq_r)
+    hr = bc.sub(gc).mul_(~neq_r)
+    hb = gc.add(4.0).sub_(rc).mul_(neq_r & ~eq_g)
+    h = hr.add_(hg).add_(hb).mul_(1.0 / 6.0).add_(1.0).fmod_(1.0)
+    h = h.add_(shift).remainder_(1.0)
+    v = maxc
+    h6 = h.mul(6)
+    i = torch.floor(h6)
+    f = h6.sub_(i)
+    i = i.to(torch.long).remainder_(6)
+    sxf = s * f
+    one_minus_s = 1.0 - s
+    q = (1.0 - sxf).mul_(v).clamp_(0.0, 1.0)
+    t = sxf.add_(one_minus_s).mul_(v).clamp_(0.0, 1.0)
+    p = one_minus_s.mul_(v).clamp_(0.0, 1.0)
+    vpqt = torch.stack((v, p, q, t), dim=-1)
+    select = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]], device=rgb.device)
+    return vpqt.gather(-1, select[i])
+
+
+def jitter_pixels(pixels: torch.Tensor, seg: torch.Tensor, sizes: Sequence[int],
+                  orders: Sequence[Sequence[tuple[str, float]]]) -> torch.Tensor:
+    """Colour jitter of many patches at once. pixels: T x 3 in [0, 1], the pixels of patches
+    0..m-1 one after another (pixel t belongs to patch seg[t]; patch k has sizes[k] pixels);
+    orders[k]: patch k's [(operation, factor)] in the order they apply (`jitter_plan`). Each patch
+    gets torchvision's ColorJitter operations with its own factors in its own order: brightness
+    x*f, contrast and saturation blends x*f + (1-f)*(the patch's mean luma, the pixel's luma),
+    clamped to [0, 1], hue a turn in HSV."""
+    steps = max((len(o) for o in orders), default=0)
+    if steps == 0:
+        return pixels
+    m, dev = len(orders), pixels.device
+    # per step and patch: blend factor f, 1 - f, weight of the pixel's luma, of the patch's mean luma,
+    # hue shift, whether the step is the hue turn (a patch without an operation at a step keeps it)
+    table = np.zeros((steps, m, 6))
+    table[:, :, 0] = 1.0
+    for k, order in enumerate(orders):
+        for j, (op, f) in enumerate(order):
+            if op == "hue":
+                table[j, k, 4:] = f, 1.0
+            else:
+                table[j, k, :4] = f, 1.0 - f, op == "saturation", op == "contrast"
+    # every step's per-pixel parameters in one transfer and one gather; 1 - f in double, then cast, as
+    # torchvision's alpha
+    per_pixel = torch.from_numpy(table).to(dev, pixels.dtype)[:, seg].unbind(-1)  # 6 x (steps x T)
+    need_mean, need_hue = table[..., 3].any(1), table[..., 5].any(1)
+    mean_luma = patch_means(seg, sizes) if need_mean.any() else None
+    x = pixels
+    for j in range(steps):
+        f, a, w_gray, w_mean, hue, is_hue = (v[j] for v in per_pixel)
+        luma = gray(x)
+        target = luma * w_gray
+        if need_mean[j]:
+            target = target + mean_luma(luma)[seg] * w_mean
+        # x f + target (1 - f) with one rounding, as torchvision's add_(alpha=) computes it
+        x = torch.addcmul(x * f.unsqueeze(-1), target.unsqueeze(-1), a.unsqueeze(-1)).clamp_(0.0, 1.0)
+        if need_hue[j]:
+            x = torch.where(is_hue.unsqueeze(-1) > 0, shift_hue(x, hue), x)
+    return x
+
+
+def patch_means(seg: torch.Tensor, sizes: Sequence[int], one_by_one: bool | None = None):
+    """-> a function: per-pixel values (T, patches one after another) -> each patch's mean (m). On a
+    CPU (one_by_one) each patch is summed on its own, as torch.mean sums it (torchvision's numbers
+    exactly); elsewhere in one padded sum (a fixed number of kernels, whatever the number of patches)."""
+    sizes = list(sizes)
+    counts = torch.tensor(sizes, dtype=torch.float32).to(seg.device)
+    if one_by_one is None:
+        one_by_one = seg.device.type == "cpu"
+    if one_by_one:
+        return lambda v: torch.stack([part.sum() for part in v.split(sizes)]) / counts.to(v.dtype)
+    starts = torch.tensor(np.cumsum([0] + sizes[:-1]), device=seg.device)
+    pos = torch.arange(len(seg), device=seg.device) - starts[seg]
+
+    def means(v: torch.Tensor) -> torch.Tensor:
+        padded = v.new_zeros(len(sizes), max(sizes))
+        padded[seg, pos] = v
+        return padded.sum(1) / counts.to(v.dtype)
+    return means
+
+
+# --- pseudo anomalies ---------------------------------------------------------------------------
+
+@dataclass
+class Paste:
+    """One planned pseudo anomaly on one image: the source patch (sy, sx, ph, pw), its colour jitter
+    (`jitter_plan`), and where it goes: the rh x rw rectangle at (ty, tx); `where` maps each of its
+    pixels to the flat index of the patch pixel it takes (-1: the image keeps its own), None for the
+    patch as it is (rh, rw = ph, pw)."""
+    sy: int
+    sx: int
+    ph: int
+    pw: int
+    jitter: list
+    ty: int
+    tx: int
+    rh: int
+    rw: int
+    where: np.ndarray | None = None
+
+    def target(self) -> np.ndarray:
+        """rh x rw: the patch pixel (flat index) each pasted pixel takes, -1 where the image keeps its own."""
+        if self.where is None:
+            return np.arange(self.ph * self.pw).reshape(self.ph, self.pw)
+        return self.where
 
 
 def cutmix_box(gen: torch.Generator, h: int, w: int, area=(0.02, 0.15), aspect=(0.3, 1 / 0.3)):
@@ -81,50 +234,94 @@ def cutmix_box(gen: torch.Generator, h: int, w: int, area=(0.02, 0.15), aspect=(
     return max(1, min(ph, h - 1)), max(1, min(pw, w - 1))
 
 
-def cutmix(img: torch.Tensor, gen: torch.Generator, area=(0.02, 0.15), aspect=(0.3, 1 / 0.3),
-           jitter: dict | None = None):
+def cutmix_plan(gen: torch.Generator, h: int, w: int, area=(0.02, 0.15), aspect=(0.3, 1 / 0.3),
+                jitter: dict | None = None) -> Paste:
     """Same-image cut-paste (the paper's "CutMix"): a patch from a uniform random place,
-    colour-jittered, pasted at an independent uniform random place. Returns (image, paste box)."""
-    _, h, w = img.shape
+    colour-jittered, pasted at an independent uniform random place."""
     ph, pw = cutmix_box(gen, h, w, area, aspect)
     sy, sx = randint(gen, h - ph + 1), randint(gen, w - pw + 1)
-    patch = color_jitter(img[:, sy:sy + ph, sx:sx + pw], gen, **(jitter or {}))
+    order = jitter_plan(gen, **(jitter or {}))
     ty, tx = randint(gen, h - ph + 1), randint(gen, w - pw + 1)
-    out = img.clone()
-    out[:, ty:ty + ph, tx:tx + pw] = patch
-    return out, (ty, tx, ph, pw)
+    return Paste(sy, sx, ph, pw, order, ty, tx, ph, pw)
 
 
-def cp_scar(img: torch.Tensor, gen: torch.Generator, width=(2, 16), length=(10, 25), rotation=(-45, 45),
-            jitter: dict | None = None):
-    """CutPaste-Scar: a thin patch (width x length px), colour-jittered, rotated, pasted elsewhere.
-    Returns (image, (ty, tx, mask)) where mask marks the pasted pixels."""
-    _, h, w = img.shape
+def cp_scar_plan(gen: torch.Generator, h: int, w: int, width=(2, 16), length=(10, 25), rotation=(-45, 45),
+                 jitter: dict | None = None) -> Paste:
+    """CutPaste-Scar: a thin patch (width x length px), colour-jittered, rotated (nearest, the
+    bounding box grows to hold it, cut to the image), pasted elsewhere. The rotation is done here, on
+    the patch's pixel numbers (torchvision's rotate, as on the patch itself), so the paste is a lookup."""
     pw = min(int(uniform(gen, width[0], width[1] + 1)), w - 1)
     ph = min(int(uniform(gen, length[0], length[1] + 1)), h - 1)
     sy, sx = randint(gen, h - ph + 1), randint(gen, w - pw + 1)
-    patch = color_jitter(img[:, sy:sy + ph, sx:sx + pw], gen, **(jitter or {}))
+    order = jitter_plan(gen, **(jitter or {}))
     angle = uniform(gen, *rotation)
-    stacked = torch.cat([patch, torch.ones_like(patch[:1])], 0)
-    stacked = TF.rotate(stacked, angle, interpolation=TF.InterpolationMode.NEAREST, expand=True)
-    patch, mask = stacked[:3], stacked[3:] > 0.5
-    rh, rw = min(patch.shape[1], h), min(patch.shape[2], w)
-    patch, mask = patch[:, :rh, :rw], mask[:, :rh, :rw]
+    number = torch.arange(1, ph * pw + 1, dtype=torch.float32).view(1, ph, pw)  # 0: outside the patch
+    turned = TF.rotate(number, angle, interpolation=TF.InterpolationMode.NEAREST, expand=True)[0]
+    rh, rw = min(turned.shape[0], h), min(turned.shape[1], w)
+    where = turned[:rh, :rw].round().long().numpy() - 1
     ty, tx = randint(gen, h - rh + 1), randint(gen, w - rw + 1)
-    out = img.clone()
-    region = out[:, ty:ty + rh, tx:tx + rw]
-    out[:, ty:ty + rh, tx:tx + rw] = torch.where(mask, patch, region)
-    return out, (ty, tx, mask)
+    return Paste(sy, sx, ph, pw, order, ty, tx, rh, rw, where)
 
 
-def make_pseudo(kind: str, img: torch.Tensor, gen: torch.Generator, params: dict) -> torch.Tensor:
-    """One pseudo anomaly from a normal image, by the configured in-image source."""
+def pseudo_plan(kind: str, gen: torch.Generator, h: int, w: int, params: dict) -> Paste:
+    """One pseudo anomaly's plan for an h x w image, by the configured in-image source."""
     jitter = params.get("jitter")
     if kind == "cpmix":
         kind = "cutmix" if uniform(gen, 0, 1) < 0.5 else "cpscar"
     if kind == "cutmix":
-        return cutmix(img, gen, tuple(params["cutmix_area"]), tuple(params["cutmix_aspect"]), jitter)[0]
+        return cutmix_plan(gen, h, w, tuple(params["cutmix_area"]), tuple(params["cutmix_aspect"]), jitter)
     if kind == "cpscar":
-        return cp_scar(img, gen, tuple(params["scar_width"]), tuple(params["scar_length"]),
-                       tuple(params["scar_rotation"]), jitter)[0]
+        return cp_scar_plan(gen, h, w, tuple(params["scar_width"]), tuple(params["scar_length"]),
+                            tuple(params["scar_rotation"]), jitter)
     raise ValueError(f"unknown in-image pseudo-anomaly source {kind!r}; expected cutmix, cpscar or cpmix")
+
+
+def paste(x: torch.Tensor, rows: Sequence[int], plans: Sequence[Paste]) -> torch.Tensor:
+    """A copy of x (N x 3 x H x W, float in [0, 1]) where image rows[k] carries plans[k]'s pseudo
+    anomaly (each row at most once): every source patch is taken from x, all of them are
+    colour-jittered together and pasted in one scatter, on x's device."""
+    out = x.clone()
+    if not plans:
+        return out
+    if len(set(rows)) != len(rows):
+        raise ValueError("paste: one plan per image")
+    # index lists built on the CPU, one transfer each: every source pixel (image, y, x, its patch) and
+    # every pasted pixel (image, y, x, the source pixel it takes)
+    src, dst = [], []
+    offset = 0
+    for k, (row, p) in enumerate(zip(rows, plans)):
+        n = p.ph * p.pw
+        flat = np.arange(n)
+        src.append(np.stack([np.full(n, row), p.sy + flat // p.pw, p.sx + flat % p.pw, np.full(n, k)]))
+        target = p.target()
+        ys, xs = np.nonzero(target >= 0)
+        dst.append(np.stack([np.full(len(ys), row), p.ty + ys, p.tx + xs, offset + target[ys, xs]]))
+        offset += n
+    src_i = torch.from_numpy(np.concatenate(src, 1)).to(x.device)
+    dst_i = torch.from_numpy(np.concatenate(dst, 1)).to(x.device)
+    pixels = x[src_i[0], :, src_i[1], src_i[2]]  # T x 3
+    pixels = jitter_pixels(pixels, src_i[3], [p.ph * p.pw for p in plans], [p.jitter for p in plans])
+    out[dst_i[0], :, dst_i[1], dst_i[2]] = pixels[dst_i[3]]
+    return out
+
+
+def cutmix(img: torch.Tensor, gen: torch.Generator, area=(0.02, 0.15), aspect=(0.3, 1 / 0.3),
+           jitter: dict | None = None):
+    """One image (3 x H x W): `cutmix_plan` applied. Returns (image, paste box (ty, tx, ph, pw))."""
+    _, h, w = img.shape
+    p = cutmix_plan(gen, h, w, area, aspect, jitter)
+    return paste(img[None], [0], [p])[0], (p.ty, p.tx, p.ph, p.pw)
+
+
+def cp_scar(img: torch.Tensor, gen: torch.Generator, width=(2, 16), length=(10, 25), rotation=(-45, 45),
+            jitter: dict | None = None):
+    """One image (3 x H x W): `cp_scar_plan` applied. Returns (image, (ty, tx, mask)) where mask
+    (1 x rh x rw) marks the pasted pixels."""
+    _, h, w = img.shape
+    p = cp_scar_plan(gen, h, w, width, length, rotation, jitter)
+    return paste(img[None], [0], [p])[0], (p.ty, p.tx, torch.from_numpy(p.where >= 0)[None])
+
+
+def make_pseudo(kind: str, img: torch.Tensor, gen: torch.Generator, params: dict) -> torch.Tensor:
+    """One pseudo anomaly from a normal image (3 x H x W), by the configured in-image source."""
+    return paste(img[None], [0], [pseudo_plan(kind, gen, img.shape[1], img.shape[2], params)])[0]

@@ -179,8 +179,25 @@ class Trainer:
                 return
             self.begin_phase(self.phase + 1)
 
-    def fit_phase(self) -> None:
+    def step(self, batch: tuple | None = None) -> torch.Tensor:
+        """One optimiser step: the method's loss on a batch it draws and augments itself (training),
+        or on a batch already made by `model.make_batch` (the benchmark's model-only replay); then
+        backward, gradient clipping, the optimiser's step. Returns the loss."""
         p = self.params
+        with self.autocast():
+            loss = self.model.loss(self.data) if batch is None else self.model.batch_loss(batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if p.get("grad_clip"):
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), p["grad_clip"])
+        self.opt.step()
+        if not torch.isfinite(loss):
+            raise DraError(f"{self.out}: training loss became {loss.item()} at epoch {self.epoch}, "
+                           f"iteration {self.iteration}" + (f" of phase {self.phases[self.phase].name}"
+                                                            if len(self.phases) > 1 else ""))
+        return loss
+
+    def fit_phase(self) -> None:
         epochs, iterations = self.phases[self.phase].epochs, self.iterations(self.phase)
         steps_done = sum(self.phases[k].epochs * self.iterations(k) for k in range(self.phase))
         steps_done += self.epoch * iterations + self.iteration
@@ -191,17 +208,7 @@ class Trainer:
             self.model.train()
             while self.iteration < iterations:
                 t = time.perf_counter()
-                with self.autocast():
-                    loss = self.model.loss(self.data)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if p.get("grad_clip"):
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), p["grad_clip"])
-                self.opt.step()
-                if not torch.isfinite(loss):
-                    raise DraError(f"{self.out}: training loss became {loss.item()} at epoch {self.epoch}, "
-                                   f"iteration {self.iteration}" + (f" of phase {self.phases[self.phase].name}"
-                                                                    if len(self.phases) > 1 else ""))
+                self.step()
                 self.train_seconds += time.perf_counter() - t
                 self.iteration += 1
                 steps_done += 1

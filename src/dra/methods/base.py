@@ -30,7 +30,13 @@ def require_external(data: RunData, source: str, role: str) -> ImagePool:
 
 class Method(nn.Module):
     """A method is built from its parameters (config), trained by `dra.train`'s one loop through
-    `loss(batch)`, and asked for `score(images)` -> {"score": ..., optional per-head parts}."""
+    `loss(data)`, and asked for `score(images)` -> {"score": ..., optional per-head parts}.
+
+    A training step is two halves: `make_batch(data)` draws and augments the step's inputs (every
+    sampling and augmentation draw), `batch_loss(batch)` runs the network on them and returns the
+    loss (with the loss's own draws, e.g. the deviation loss's reference scores). `loss` is the one
+    after the other; the benchmark replays one made batch through `batch_loss` to time the model
+    alone."""
 
     #: parameter keys the method reads (checked against the effective config before training)
     PARAMS: tuple[str, ...] = ()
@@ -46,6 +52,15 @@ class Method(nn.Module):
         (e.g. DeepSAD's centre)."""
 
     def loss(self, data: RunData) -> torch.Tensor:
+        """One training step's loss: a batch drawn and augmented on the device, then the network."""
+        return self.batch_loss(self.make_batch(data))
+
+    def make_batch(self, data: RunData) -> tuple:
+        """The step's inputs, ready for the network (tensors on the device): sampling and augmentation."""
+        raise NotImplementedError
+
+    def batch_loss(self, batch: tuple) -> torch.Tensor:
+        """The loss on a batch that `make_batch` made: the network's forward pass and the loss."""
         raise NotImplementedError
 
     def images_per_step(self, data: RunData) -> int:

@@ -31,7 +31,7 @@ class DeepSAD(Method):
         return self.proj(self.trunk(x).mean(dim=(-2, -1)))
 
     def distance(self, x: torch.Tensor) -> torch.Tensor:
-        return ((self.embed(x) - self.c) ** 2).sum(-1)
+        return ((self.embed(x).float() - self.c) ** 2).sum(-1)  # float32 under autocast too
 
     @torch.no_grad()
     def setup(self, data):
@@ -45,10 +45,15 @@ class DeepSAD(Method):
         self.c.copy_(centre_rule(total / n, self.params["centre_eps"]))
         self.train(was_training)
 
-    def loss(self, data):
+    def make_batch(self, data):
         p = self.params
         x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        dist = self.distance(self.augment(x))
+        return self.augment(x), labels
+
+    def batch_loss(self, batch):
+        p = self.params
+        x, labels = batch
+        dist = self.distance(x)
         per_sample = torch.where(labels == 0, dist, p["eta"] / (dist + p["div_eps"]))
         return per_sample.mean()
 

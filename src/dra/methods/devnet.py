@@ -20,12 +20,17 @@ class DevNet(Method):
         self.head = TopKHead(self.trunk.out_channels, params["topk_ratio"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.head(self.trunk(level)) for level in pyramid(x, self.params["scales"])]).mean(0)
+        scores = [self.head(self.trunk(level)) for level in pyramid(x, self.params["scales"])]
+        return torch.stack(scores).mean(0).float()  # float32 under autocast too
 
-    def loss(self, data):
+    def make_batch(self, data):
         p = self.params
         x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        return head_loss(p["loss"], self.forward(self.augment(x)), labels, self.gen, p)
+        return self.augment(x), labels
+
+    def batch_loss(self, batch):
+        x, labels = batch
+        return head_loss(self.params["loss"], self.forward(x), labels, self.gen, self.params)
 
     def images_per_step(self, data) -> int:
         return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dra.augment import make_pseudo, to_float, uniform
+from dra.augment import paste, pseudo_plan, to_float, uniform
 from dra.losses import head_loss
 from dra.methods.base import Method, require_external
 from dra.nets.backbone import ResNet18Trunk, pyramid
@@ -59,19 +59,22 @@ class DRA(Method):
         return not self.nondis and "composite" in self.heads
 
     # --- images -----------------------------------------------------------------------------
-    def pseudo_anomaly(self, img: torch.Tensor, data) -> torch.Tensor:
-        """One pseudo anomaly (float 3 x H x W in [0, 1]) standing in for the normal `img`."""
-        if self.params["pseudo"] in EXTERNAL_SOURCES:
-            return to_float(self.draw(data.external, 1))[0]
-        return make_pseudo(self.params["pseudo"], img, self.gen, self.params)
-
     def maybe_pseudo(self, x: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each image becomes a pseudo anomaly with probability pseudo_prob; returns (images, is_pseudo)."""
+        """Each image becomes a pseudo anomaly with probability pseudo_prob; returns (images, is_pseudo).
+
+        The flipped images' draws are taken one image after another (an external image's index, or
+        an in-image plan: `augment.pseudo_plan`), then applied to all of them at once on the device."""
         flip = uniform(self.gen, 0.0, 1.0, x.shape[0]) < self.params["pseudo_prob"]
-        x = x.clone()
-        for i in flip.nonzero().flatten().tolist():
-            x[i] = self.pseudo_anomaly(x[i], data)
-        return x, flip
+        rows = flip.nonzero().flatten().tolist()
+        if self.params["pseudo"] in EXTERNAL_SOURCES:
+            x = x.clone()
+            if rows:
+                drawn = torch.cat([torch.randint(len(data.external), (1,), generator=self.gen) for _ in rows])
+                x[rows] = to_float(data.external[drawn])
+            return x, flip
+        h, w = x.shape[-2:]
+        plans = [pseudo_plan(self.params["pseudo"], self.gen, h, w, self.params) for _ in rows]
+        return paste(x, rows, plans), flip
 
     def references(self, data) -> torch.Tensor | None:
         if not self.uses_references():
@@ -96,7 +99,7 @@ class DRA(Method):
             for name, head in self.heads.items():
                 s = head(q, ref_mean) if name == "composite" else head(q)
                 out.setdefault(name, []).append(s)
-        return {k: torch.stack(v).mean(0) for k, v in out.items()}
+        return {k: torch.stack(v).mean(0).float() for k, v in out.items()}  # float32 under autocast too
 
     # --- verbs ------------------------------------------------------------------------------
     def batch(self, data):
@@ -110,8 +113,11 @@ class DRA(Method):
         ref = self.references(data)
         return self.augment(torch.cat(parts)), ref, labels.to(normal.device)
 
-    def loss(self, data):
-        x, ref, labels = self.batch(data)
+    def make_batch(self, data):
+        return self.batch(data)
+
+    def batch_loss(self, batch):
+        x, ref, labels = batch
         out = self.forward(x, ref)
         if self.nondis:
             return F.cross_entropy(out["logits"], labels)

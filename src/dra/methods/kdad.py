@@ -20,7 +20,7 @@ from dra.nets.vgg import vgg16_teacher, vgg_student
 
 def distill_distance(student: torch.Tensor, teacher: torch.Tensor, mse_weight: float) -> torch.Tensor:
     """Per image: (1 - cos(student, teacher)) + mse_weight x mean squared difference, maps flattened."""
-    s, t = student.flatten(1), teacher.flatten(1)
+    s, t = student.flatten(1).float(), teacher.flatten(1).float()  # float32 under autocast too
     return (1 - F.cosine_similarity(s, t, dim=1)) + mse_weight * ((s - t) ** 2).mean(1)
 
 
@@ -47,9 +47,11 @@ class KDAD(Method):
         s = self.student(x)
         return sum(distill_distance(s[b - 1], t[b - 1], self.params["mse_weight"]) for b in blocks)
 
-    def loss(self, data):
-        x = to_float(self.draw(data.normal, self.params["batch"]))
-        return self.distance(x, self.params["train_blocks"]).mean()
+    def make_batch(self, data):
+        return (to_float(self.draw(data.normal, self.params["batch"])),)
+
+    def batch_loss(self, batch):
+        return self.distance(batch[0], self.params["train_blocks"]).mean()
 
     def iterations_per_epoch(self, data) -> int:
         if self.params["iterations"] == "pass":

@@ -25,7 +25,7 @@ class InstanceHead(nn.Module):
         self.stack = nn.Sequential(*layers)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.stack(feat).flatten(1).max(dim=1).values
+        return self.stack(feat).float().flatten(1).max(dim=1).values  # float32, also under bf16 autocast
 
 
 class MINNS(Method):
@@ -39,12 +39,17 @@ class MINNS(Method):
             raise ValueError(f"minns widths {params['widths']}: the first must be {self.trunk.out_channels}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([self.head(self.trunk(level)) for level in pyramid(x, self.params["scales"])]).mean(0)
+        scores = [self.head(self.trunk(level)) for level in pyramid(x, self.params["scales"])]
+        return torch.stack(scores).mean(0).float()  # float32 under autocast too
 
-    def loss(self, data):
+    def make_batch(self, data):
         p = self.params
         x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        return bce_loss(self.forward(self.augment(x)), labels)
+        return self.augment(x), labels
+
+    def batch_loss(self, batch):
+        x, labels = batch
+        return bce_loss(self.forward(x), labels)
 
     def images_per_step(self, data) -> int:
         return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])

@@ -49,12 +49,16 @@ class MLEP(Method):
         recon = self.decoder(z)
         if recon.shape[-2:] != x.shape[-2:]:  # sizes not divisible by 32
             recon = F.interpolate(recon, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return recon, z.mean(dim=(-2, -1))
+        return recon.float(), z.mean(dim=(-2, -1)).float()  # float32 under autocast too
 
-    def loss(self, data):
+    def make_batch(self, data):
         p = self.params
         x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        x = self.augment(x)
+        return self.augment(x), labels
+
+    def batch_loss(self, batch):
+        p = self.params
+        x, labels = batch
         recon, feat = self.forward(x)
         normal = labels == 0
         loss = (recon[normal] - x[normal]).abs().mean()

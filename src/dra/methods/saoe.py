@@ -35,13 +35,16 @@ class SAOE(DRA):
     def setup(self, data):
         pass  # no references
 
-    def loss(self, data):
-        p = self.params
+    def make_batch(self, data):
         x, _, labels = self.batch(data)
-        outliers = self.augment(to_float(self.draw(data.external, p["batch_outlier"])))
-        logits = self.forward(torch.cat([x, outliers]), None)["logits"]
-        n = x.shape[0]
-        return F.cross_entropy(logits[:n], labels) + p["oe_weight"] * outlier_exposure_loss(logits[n:])
+        outliers = self.augment(to_float(self.draw(data.external, self.params["batch_outlier"])))
+        return torch.cat([x, outliers]), labels
+
+    def batch_loss(self, batch):
+        x, labels = batch  # the labeled queries first, then the outliers
+        logits = self.forward(x, None)["logits"]
+        n = labels.shape[0]
+        return F.cross_entropy(logits[:n], labels) + self.params["oe_weight"] * outlier_exposure_loss(logits[n:])
 
     def images_per_step(self, data) -> int:
         p = self.params

@@ -14,6 +14,7 @@ def topk_mean(maps: torch.Tensor, ratio: float = 0.1) -> torch.Tensor:
     """maps: N x 1 x h x w (or N x C x h x w, per channel) -> mean of the top-K positions."""
     n, c, h, w = maps.shape
     k = topk_count(h, w, ratio)
+    maps = maps.float()  # the score in float32, also under bf16 autocast (no ties from rounding)
     return maps.reshape(n, c, h * w).topk(k, dim=-1).values.mean(-1).squeeze(1)
 
 
@@ -50,7 +51,7 @@ class NormalityHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.mlp(feat.mean(dim=(-2, -1))).abs().squeeze(-1)
+        return self.mlp(feat.mean(dim=(-2, -1))).float().abs().squeeze(-1)
 
 
 class TopKClassifier(nn.Module):
@@ -64,6 +65,6 @@ class TopKClassifier(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         n, c, h, w = feat.shape
-        logits = self.conv(feat)
+        logits = self.conv(feat).float()  # float32, also under bf16 autocast
         k = topk_count(h, w, self.ratio)
         return logits.reshape(n, -1, h * w).topk(k, dim=-1).values.mean(-1)
