@@ -21,9 +21,9 @@ rule train:
         runtime=train_resource("runtime", scale_with_attempt=True),
         gpu=train_resource("gpu"),
     params:
-        spec=lambda wc: spec_json(**wc),
+        spec=signature_once(lambda wc: spec_json(**wc)),
         code=train_code,
-        args=lambda wc, input, output: train_args(input, output),
+        args=signature_once(lambda wc, input, output: train_args(input, output)),
         device=config.get("device", "auto"),
         checkpoint_every=config.get("checkpoint_every", 100),
     shell:
