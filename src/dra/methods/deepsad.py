@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from dra.errors import DraError
-from dra.methods.base import Method
+from dra.methods.balanced import BalancedMethod
 from dra.nets.backbone import ResNet18Trunk
 
 
@@ -18,7 +18,7 @@ def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
     return torch.where(c.abs() < eps, torch.where(c < 0, -eps, eps).to(c.dtype), c)
 
 
-class DeepSAD(Method):
+class DeepSAD(BalancedMethod):
     PARAMS = ("batch_normal", "batch_anomaly", "embed_dim", "eta", "centre_eps", "div_eps", "rotation", "test_batch")
 
     def __init__(self, params, data, gen, weights):
@@ -45,20 +45,12 @@ class DeepSAD(Method):
         self.c.copy_(centre_rule(total / n, self.params["centre_eps"]))
         self.train(was_training)
 
-    def make_batch(self, data):
-        p = self.params
-        x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        return self.augment(x), labels
-
     def batch_loss(self, batch):
         p = self.params
         x, labels = batch
         dist = self.distance(x)
         per_sample = torch.where(labels == 0, dist, p["eta"] / (dist + p["div_eps"]))
         return per_sample.mean()
-
-    def images_per_step(self, data) -> int:
-        return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])
 
     def score(self, images, data):
         dist = self.distance(self.test_view(images))

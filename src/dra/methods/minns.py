@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from dra.losses import bce_loss
-from dra.methods.base import Method
-from dra.nets.backbone import ResNet18Trunk, pyramid
+from dra.methods.balanced import ScaleAveraged
+from dra.nets.backbone import ResNet18Trunk
 
 
 class InstanceHead(nn.Module):
@@ -28,7 +28,7 @@ class InstanceHead(nn.Module):
         return self.stack(feat).float().flatten(1).max(dim=1).values  # float32, also under bf16 autocast
 
 
-class MINNS(Method):
+class MINNS(ScaleAveraged):
     PARAMS = ("batch_normal", "batch_anomaly", "widths", "dropout", "scales", "rotation", "test_batch")
 
     def __init__(self, params, data, gen, weights):
@@ -38,24 +38,9 @@ class MINNS(Method):
         if params["widths"][0] != self.trunk.out_channels:
             raise ValueError(f"minns widths {params['widths']}: the first must be {self.trunk.out_channels}")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scores = [self.head(self.trunk(level)) for level in pyramid(x, self.params["scales"])]
-        return torch.stack(scores).mean(0).float()  # float32 under autocast too
-
-    def make_batch(self, data):
-        p = self.params
-        x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        return self.augment(x), labels
-
     def batch_loss(self, batch):
         x, labels = batch
         return bce_loss(self.forward(x), labels)
-
-    def images_per_step(self, data) -> int:
-        return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])
-
-    def score(self, images, data):
-        return {"score": self.forward(self.test_view(images))}
 
 
 METHOD = MINNS

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dra.methods.base import Method
+from dra.methods.balanced import BalancedMethod
 from dra.nets.backbone import ResNet18Trunk
 
 
@@ -32,7 +32,7 @@ class Decoder(nn.Module):
         return self.body(z)
 
 
-class MLEP(Method):
+class MLEP(BalancedMethod):
     PARAMS = ("batch_normal", "batch_anomaly", "decoder_channels", "triplet_weight", "triplet_margin", "rotation",
               "test_batch")
 
@@ -51,11 +51,6 @@ class MLEP(Method):
             recon = F.interpolate(recon, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return recon.float(), z.mean(dim=(-2, -1)).float()  # float32 under autocast too
 
-    def make_batch(self, data):
-        p = self.params
-        x, labels = self.labeled_batch(data, p["batch_normal"], p["batch_anomaly"])
-        return self.augment(x), labels
-
     def batch_loss(self, batch):
         p = self.params
         x, labels = batch
@@ -70,9 +65,6 @@ class MLEP(Method):
             loss = loss + p["triplet_weight"] * F.triplet_margin_loss(anchor, positive, negatives[:n],
                                                                       margin=p["triplet_margin"])
         return loss
-
-    def images_per_step(self, data) -> int:
-        return self.labeled_count(data, self.params["batch_normal"], self.params["batch_anomaly"])
 
     def score(self, images, data):
         x = self.test_view(images)
