@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dra.report.tables import cells, markdown, stats
+from dra.report.tables import cells, latex, markdown, stats
 
 LAYOUT = {
     "name": "t",
@@ -86,3 +86,16 @@ def test_best_ranks_and_wilcoxon(runs, paper):
     t = tests.iloc[0]
     assert (t.versus, t.wins, t.losses, t.rows) == ("devnet", 2, 1, 3)
     assert 0 < t.p_value <= 1
+
+
+def test_display_labels_head_columns_ranks_and_tests(runs, paper):
+    layout = {**LAYOUT, "labels": {"dra": "DRA", "devnet": "DevNet"}}
+    df = cells(layout, runs, paper)
+    md = markdown(layout, df, *stats(df))
+    header = md.splitlines()[4]
+    assert "DevNet (10-shot)" in header and "DRA (10-shot)" in header and "devnet" not in header
+    ranks = md.split("## Average rank over rows")[1].split("##")[0]
+    assert "DevNet" in ranks and "devnet" not in ranks
+    assert "| DRA " in md.split("## Paired Wilcoxon")[1]
+    assert "DevNet (10-shot)" in latex(layout, df)
+    assert "devnet (10-shot)" in markdown(LAYOUT, df, *stats(df))  # no labels: the variant names

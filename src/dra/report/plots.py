@@ -12,13 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from dra.report.tables import _label  # noqa: E402
+from dra.report.tables import row_label  # noqa: E402
 
 
 def figure(layout: dict, df: pd.DataFrame, labels: dict | None = None):
     """Grouped bars: one group per row (dataset/setting), one bar per variant (and shot count)."""
     df = df[df.n > 0].copy()
-    df["row"] = [" ".join(x for x in _label(d, s, st) if x != "general") for d, s, st in
+    df["row"] = [" ".join(x for x in row_label(d, s, st) if x != "general") for d, s, st in
                  zip(df.dataset, df.subset, df.setting)]
     multi_shot = df.shots.nunique() > 1
     df["method"] = [(labels or {}).get(v, v) + (f" ({k}-shot)" if multi_shot else "")

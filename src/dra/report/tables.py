@@ -97,14 +97,11 @@ def stats(df: pd.DataFrame, reference: str = "dra") -> tuple[pd.DataFrame, pd.Da
     return pd.DataFrame(ranks), pd.DataFrame(tests)
 
 
-def _label(d: str, s: str, st: str) -> tuple[str, str]:
+def row_label(d: str, s: str, st: str) -> tuple[str, str]:
+    """(dataset or dataset/subset, setting shown) of a table row."""
     name = d if s == d else f"{d}/{s}"
     setting = "Mean" if st in ("hard-mean",) or s == "mean" else st.replace("hard-", "")
     return name, setting
-
-
-def _fmt(x: float) -> str:
-    return "" if pd.isna(x) else f"{x:.3f}"
 
 
 def cell_text(c: pd.Series, latex: bool = False) -> str:
@@ -121,26 +118,32 @@ def cell_text(c: pd.Series, latex: bool = False) -> str:
     return ours
 
 
-def wide(df: pd.DataFrame, latex: bool = False) -> pd.DataFrame:
+def wide(df: pd.DataFrame, latex: bool = False, labels: dict | None = None) -> pd.DataFrame:
+    """One row per table row, one column per (variant, shots), headed by the variant's display label."""
+    labels = labels or {}
     cols = list(dict.fromkeys(zip(df.variant, df.shots)))
     rows = list(dict.fromkeys(zip(df.dataset, df.subset, df.setting)))
     idx = df.set_index(["dataset", "subset", "setting", "variant", "shots"])
     table = []
     for r in rows:
-        name, setting = _label(*r)
+        name, setting = row_label(*r)
         line = {"Dataset": name, "Setting": setting}
         for v, k in cols:
             key = (*r, v, k)
-            line[f"{v} ({k}-shot)" if k else f"{v}"] = cell_text(idx.loc[key], latex) if key in idx.index else ""
+            name_ = labels.get(v, v)
+            line[f"{name_} ({k}-shot)" if k else name_] = cell_text(idx.loc[key], latex) if key in idx.index else ""
         table.append(line)
     return pd.DataFrame(table)
 
 
 def markdown(layout: dict, df: pd.DataFrame, ranks: pd.DataFrame, tests: pd.DataFrame) -> str:
+    labels = layout.get("labels", {})
+    ranks = ranks.replace({"variant": labels}) if len(ranks) else ranks
+    tests = tests.replace({"reference": labels, "versus": labels}) if len(tests) else tests
     parts = [f"# {layout['caption']}", "",
              "Cells: ours (mean ± population std over seeds) / paper (difference); best of ours per row and "
              "shot count in bold; ! marks a difference beyond twice the larger std (at least 0.01).", "",
-             wide(df).to_markdown(index=False)]
+             wide(df, labels=labels).to_markdown(index=False)]
     missing = df[df.n < len(layout["seeds"])]
     if len(missing):
         parts += ["", f"Missing runs: {len(missing)} cells lack some seeds (see the CSV's missing_seeds)."]
@@ -152,6 +155,6 @@ def markdown(layout: dict, df: pd.DataFrame, ranks: pd.DataFrame, tests: pd.Data
 
 
 def latex(layout: dict, df: pd.DataFrame) -> str:
-    w = wide(df, latex=True)
+    w = wide(df, latex=True, labels=layout.get("labels"))
     body = w.to_latex(index=False, escape=False, column_format="ll" + "c" * (w.shape[1] - 2))
     return f"% {layout['caption']}\n" + body.replace("_", "\\_").replace("\\\\_", "\\_")
