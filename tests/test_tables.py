@@ -99,3 +99,34 @@ def test_display_labels_head_columns_ranks_and_tests(runs, paper):
     assert "| DRA " in md.split("## Paired Wilcoxon")[1]
     assert "DevNet (10-shot)" in latex(layout, df)
     assert "devnet (10-shot)" in markdown(LAYOUT, df, *stats(df))  # no labels: the variant names
+
+
+def test_crossdomain_table_is_targets_by_sources_without_mean_rows():
+    """Table 9's layout: one row per target texture, one column per source, then KDAD on the target."""
+    layout = {"name": "t9", "caption": "t9", "seeds": [0], "mean_rows": False,
+              "rows": [["mvtecad", "carpet", "from-grid"], ["mvtecad", "grid", "from-carpet"],
+                       ["mvtecad", "carpet", "general"], ["mvtecad", "grid", "general"]],
+              "cells": [["mvtecad", "carpet", "from-grid", "dra_xdomain"], ["mvtecad", "grid", "from-carpet", "dra_xdomain"],
+                        ["mvtecad", "carpet", "general", "kdad"], ["mvtecad", "grid", "general", "kdad"]],
+              "columns": [["kdad", 0], ["dra_xdomain", 10]], "labels": {"dra_xdomain": "DRA", "kdad": "KDAD"}}
+    runs = pd.DataFrame([
+        {"variant": "dra_xdomain", "dataset": "mvtecad", "subset": "carpet", "setting": "from-grid", "shots": 10,
+         "seed": 0, "auroc": 0.83},
+        {"variant": "dra_xdomain", "dataset": "mvtecad", "subset": "grid", "setting": "from-carpet", "shots": 10,
+         "seed": 0, "auroc": 0.98},
+        {"variant": "kdad", "dataset": "mvtecad", "subset": "carpet", "setting": "general", "shots": 0, "seed": 0,
+         "auroc": 0.77},
+        {"variant": "kdad", "dataset": "mvtecad", "subset": "grid", "setting": "general", "shots": 0, "seed": 0,
+         "auroc": 0.75},
+    ])
+    paper = pd.DataFrame(columns=["table", "dataset", "subset", "setting", "method", "shots", "mean", "std"])
+    df = cells(layout, runs, paper)
+    assert len(df) == 4 and "mean" not in set(df.subset)  # no MVTec mean row
+    assert not df.best.any()  # each cell is alone in its row and shot count
+    md = markdown(layout, df, *stats(df))
+    lines = [x for x in md.splitlines() if x.startswith("| ")]
+    assert [h.strip() for h in lines[0].split("|")[1:-1]] == ["Dataset", "DRA from carpet (10-shot)",
+                                                              "DRA from grid (10-shot)", "KDAD"]
+    assert lines[1].replace(" ", "").split("|")[1:-1] == ["mvtecad/carpet", "", "0.830±0.000", "0.770±0.000"]
+    assert lines[2].replace(" ", "").split("|")[1:-1] == ["mvtecad/grid", "0.980±0.000", "", "0.750±0.000"]
+    assert "{lccc}" in latex(layout, df)

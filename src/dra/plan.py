@@ -119,5 +119,6 @@ def table_layout(cfg: dict, name: str) -> dict:
         "cells": [[*row, v] for row, v in table_cells(cfg, name)],
         "columns": [[v, k] for k in shots for v in variants if k in shots_for(cfg, name, v)],
         "seeds": seeds_for(cfg, name),
+        "mean_rows": spec.get("mean_rows", True),
         **({"labels": spec["labels"]} if "labels" in spec else {}),
     }

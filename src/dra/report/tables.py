@@ -18,11 +18,14 @@ def _std(values: list[float]) -> float:
     return float(np.std(values)) if values else float("nan")  # population std (ddof 0), PROTOCOL section 2
 
 
-def mean_rows(rows: list[tuple]) -> list[tuple]:
-    """Rows in display order, with mean rows inserted: (dataset, subset, setting, members)."""
+def mean_rows(rows: list[tuple], means: bool = True) -> list[tuple]:
+    """Rows in display order, with mean rows inserted (unless `means` is off): (dataset, subset,
+    setting, members)."""
     out = []
     for i, (d, s, st) in enumerate(rows):
         out.append((d, s, st, None))
+        if not means:
+            continue
         nxt = rows[i + 1] if i + 1 < len(rows) else None
         if st.startswith("hard-") and (nxt is None or nxt[:2] != (d, s)):
             members = [r for r in rows if r[:2] == (d, s) and r[2].startswith("hard-")]
@@ -49,7 +52,7 @@ def cells(layout: dict, runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame
     paper = paper[paper.table == layout["name"]].set_index(["dataset", "subset", "setting", "method", "shots"])
     out = []
     for variant, shots in layout["columns"]:
-        for d, s, st, members in mean_rows(rows):
+        for d, s, st, members in mean_rows(rows, layout.get("mean_rows", True)):
             if (members or [(d, s, st)])[0] + (variant,) not in shown:
                 continue  # this row's section does not show this variant
             if members is None:
@@ -72,8 +75,9 @@ def cells(layout: dict, runs: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame
                         "paper_mean": pm, "paper_std": ps, "diff": diff,
                         "flagged": bool(v) and not np.isnan(pm) and abs(diff) > tol})
     df = pd.DataFrame(out)
-    best = df.groupby(["dataset", "subset", "setting", "shots"])["mean"].transform("max")
-    df["best"] = df["mean"].notna() & (df["mean"] == best)
+    group = df.groupby(["dataset", "subset", "setting", "shots"])["mean"]
+    # a cell alone in its row and shot count (KDAD's, Table 9's) is compared with nothing: never bold
+    df["best"] = df["mean"].notna() & (df["mean"] == group.transform("max")) & (group.transform("count") > 1)
     return df[CELL_COLUMNS]
 
 
@@ -118,22 +122,36 @@ def cell_text(c: pd.Series, latex: bool = False) -> str:
     return ours
 
 
+def column_name(variant: str, shots: int, setting: str, labels: dict) -> str:
+    name = labels.get(variant, variant)
+    if setting.startswith("from-"):
+        name += f" from {setting[len('from-'):]}"
+    return f"{name} ({shots}-shot)" if shots else name
+
+
 def wide(df: pd.DataFrame, latex: bool = False, labels: dict | None = None) -> pd.DataFrame:
-    """One row per table row, one column per (variant, shots), headed by the variant's display label."""
+    """One row per table row, one column per (variant, shots), headed by the variant's display label.
+
+    A cross-domain table (settings from-<source>) is laid out as the paper's Table 9: one row per
+    target subset, one column per source (and per other variant, e.g. KDAD on the target)."""
     labels = labels or {}
-    cols = list(dict.fromkeys(zip(df.variant, df.shots)))
-    rows = list(dict.fromkeys(zip(df.dataset, df.subset, df.setting)))
-    idx = df.set_index(["dataset", "subset", "setting", "variant", "shots"])
-    table = []
-    for r in rows:
-        name, setting = row_label(*r)
-        line = {"Dataset": name, "Setting": setting}
-        for v, k in cols:
-            key = (*r, v, k)
-            name_ = labels.get(v, v)
-            line[f"{name_} ({k}-shot)" if k else name_] = cell_text(idx.loc[key], latex) if key in idx.index else ""
-        table.append(line)
-    return pd.DataFrame(table)
+    pivot = df.setting.str.startswith("from-").any()
+    targets = list(dict.fromkeys(df.subset))  # sources are columns in the order the targets are rows
+    order = {v: i for i, v in enumerate(dict.fromkeys(df.variant))}
+    table: dict[tuple, dict] = {}
+    columns: dict[str, tuple] = {}
+    for _, c in df.iterrows():
+        name, setting = row_label(c.dataset, c.subset, c.setting)
+        key = (name,) if pivot else (name, setting)
+        line = table.setdefault(key, {"Dataset": name} if pivot else {"Dataset": name, "Setting": setting})
+        col = column_name(c.variant, c.shots, c.setting if pivot else "", labels)
+        line[col] = cell_text(c, latex)
+        source = c.setting[len("from-"):] if pivot and c.setting.startswith("from-") else None
+        # the paper's order: shot counts, then variants; Table 9: the sources, then the others
+        columns.setdefault(col, (source is None, order[c.variant], targets.index(source)) if pivot and source in targets
+                           else (source is None, c.shots, order[c.variant], len(columns)))
+    head = ["Dataset"] if pivot else ["Dataset", "Setting"]
+    return pd.DataFrame(list(table.values()), columns=head + sorted(columns, key=columns.get)).fillna("")
 
 
 def markdown(layout: dict, df: pd.DataFrame, ranks: pd.DataFrame, tests: pd.DataFrame) -> str:
@@ -156,5 +174,6 @@ def markdown(layout: dict, df: pd.DataFrame, ranks: pd.DataFrame, tests: pd.Data
 
 def latex(layout: dict, df: pd.DataFrame) -> str:
     w = wide(df, latex=True, labels=layout.get("labels"))
-    body = w.to_latex(index=False, escape=False, column_format="ll" + "c" * (w.shape[1] - 2))
+    heads = 2 if "Setting" in w.columns else 1
+    body = w.to_latex(index=False, escape=False, column_format="l" * heads + "c" * (w.shape[1] - heads))
     return f"% {layout['caption']}\n" + body.replace("_", "\\_").replace("\\\\_", "\\_")
