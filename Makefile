@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test test-all slurm-test dag clean-demo
+.PHONY: demo test test-fast slurm-test dag clean-demo
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,13 @@ demo: $(BIN)/.installed
 	@echo "Tables: results/demo/tables/ (CSV, Markdown, LaTeX); runs: results/demo/runs.csv"
 	@ls results/demo/tables/*.md
 
-# `make test` leaves out the end-to-end tests marked slow (the whole demo in a temporary copy, the
-# precise-rerun dry runs after it, the report): `make test-all` runs them too.
+# `make test`: the whole suite, including the end-to-end tests marked slow (the whole demo in a
+# temporary copy, the precise-rerun dry runs after it, the report); `make test-fast` leaves those out.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
-
-test-all: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow"
 
 slurm-test: $(BIN)/.installed
 	bash scripts/slurm_test.sh
