@@ -120,6 +120,18 @@ def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
 
 
 @pytest.mark.slow
+def test_editing_shared_method_code_reruns_the_methods_that_share_it(demo_copy):
+    path = demo_copy / "src" / "dra" / "methods" / "balanced.py"
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# shared by the balanced-batch methods\n")
+        jobs = planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout)
+    finally:
+        path.write_text(original)
+    assert {j["variant"] for j in jobs["train"]} == {"devnet", "flos", "minns", "deepsad", "mlep"}
+
+
+@pytest.mark.slow
 def test_editing_table_code_plans_no_training(demo_copy):
     path = demo_copy / "src" / "dra" / "report" / "tables.py"
     original = path.read_text()
@@ -147,7 +159,7 @@ def test_report_holds_every_table_and_figure(demo_copy):
     smk("--report", str(report), "--configfile", "config/demo.yaml", cwd=demo_copy)
     html = report.read_text(errors="replace")
     cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
-    for name in [*cfg["tables"], *cfg["plots"]]:
+    for name in [*cfg["tables"], *cfg["plots"], "reproduction"]:
         assert name in html, name
 
 

@@ -22,6 +22,7 @@ STAGES = {
     "train": ("dra.commands.train", "train one run and write scores.csv + metrics.json"),
     "collect": ("dra.commands.collect", "gather every run's metrics into runs.csv"),
     "table": ("dra.commands.table", "write one paper table as CSV, Markdown and LaTeX"),
+    "reproduction": ("dra.commands.reproduction", "list every table's cells flagged against the paper"),
     "plot": ("dra.commands.plot", "draw one paper figure"),
     "weights": ("dra.commands.weights", "fill the pretrained-weights cache (online machines only)"),
     "bench": ("dra.commands.bench", "measure training images/s and peak memory per method"),

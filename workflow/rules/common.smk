@@ -171,6 +171,9 @@ def metrics_files(runs):
 
 def all_targets():
     out = [f"{RES}/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")]
+    out += (
+        [f"{RES}/tables/reproduction.{ext}" for ext in ("csv", "md")] if TABLES else []
+    )
     out += [f"{RES}/plots/{p}.{ext}" for p in PLOTS for ext in ("png", "pdf")]
     out.append(f"{RES}/runs.csv")
     return out

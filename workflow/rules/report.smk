@@ -1,4 +1,4 @@
-# Runs -> runs.csv -> one table (CSV, Markdown, LaTeX) per paper table.
+# Runs -> runs.csv -> one table (CSV, Markdown, LaTeX) per paper table -> the reproduction table.
 
 
 rule collect:
@@ -41,6 +41,27 @@ rule table:
     shell:
         "python -m dra table {wildcards.table} --runs {params.results} --paper {input.paper} "
         "--layout {params.layout:q} --out {params.prefix} > {log} 2>&1"
+
+
+rule reproduction:
+    input:
+        tables=expand(f"{RES}/tables/{{table}}.csv", table=TABLES),
+        code=code("dra.commands.reproduction"),
+    output:
+        csv=report(
+            f"{RES}/tables/reproduction.csv",
+            category="Tables",
+            caption="../report/reproduction.rst",
+        ),
+        md=f"{RES}/tables/reproduction.md",
+    log:
+        f"{RES}/logs/reproduction.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        prefix=lambda wc, output: output.csv[: -len(".csv")],
+    shell:
+        "python -m dra reproduction {input.tables} --out {params.prefix} > {log} 2>&1"
 
 
 rule plot:
