@@ -26,7 +26,10 @@ def texture(rng: np.random.Generator, size: int, angle: float, freq: float, colo
     wave = np.sin(2 * np.pi * freq * (x * np.cos(a) + y * np.sin(a)) + phase)
     wave2 = np.sin(2 * np.pi * freq * (-x * np.sin(a) + y * np.cos(a)) + phase / 2)
     base = 0.6 * wave + 0.4 * wave2 + rng.normal(0, 0.25, (size, size))
-    img = np.asarray(colour, dtype=np.float64)[None, None, :] * (1 + 0.25 * base[..., None])
+    # lighting varies per image (+-20 %), so that no image-wide statistic tells a defect apart: a
+    # detector has to find it where it is
+    gain = rng.uniform(0.8, 1.2)
+    img = gain * np.asarray(colour, dtype=np.float64)[None, None, :] * (1 + 0.25 * base[..., None])
     return np.clip(img, 0, 255)
 
 
