@@ -116,7 +116,7 @@ def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
     cfg = load_config(demo_copy / "config" / "config.yaml", demo_copy / "config" / "demo.yaml")
     for v in variants:  # every rerun variant's code imports devnet (FLOS builds on it)
         assert "dra.methods.devnet" in closure(f"dra.methods.{method_params(cfg, v)[0]}"), v
-    assert set(jobs) <= {"train", "collect", "table", "plot", "all_tables"}, set(jobs)
+    assert set(jobs) <= {"train", "collect", "table", "reproduction", "plot", "all_tables"}, set(jobs)
 
 
 @pytest.mark.slow
