@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
+from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -102,40 +103,17 @@ def color_jitter(patch: torch.Tensor, gen: torch.Generator, brightness=0.1, cont
 
 
 def gray(rgb: torch.Tensor) -> torch.Tensor:
-    """... x 3 -> ... luma, torchvision's weights."""
-    r, g, b = rgb.unbind(-1)
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114)
+    """T x 3 -> T luma: torchvision's rgb_to_grayscale on the pixels viewed as one 3 x T x 1 image."""
+    return TF.rgb_to_grayscale(rgb.T.unsqueeze(-1))[0, :, 0]
 
 
 def shift_hue(rgb: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """... x 3 in [0, 1] -> the same with the hue turned by `shift` (a fraction of a turn, broadcast
-    over the leading dimensions): torchvision's adjust_hue (RGB -> HSV -> RGB) formulas, channels last."""
-    r, g, _ = rgb.unbind(-1)
-    minc, maxc = torch.aminmax(rgb, dim=-1)
-    eqc = maxc == minc
-    span = maxc - minc
-    ones = torch.ones_like(maxc)
-    s = span / torch.where(eqc, ones, maxc)
-    rc, gc, bc = ((maxc.unsqueeze(-1) - rgb) / torch.where(eqc, ones, span).unsqueeze(-1)).unbind(-1)
-    neq_r, eq_g = maxc != r, maxc == g
-    hg = rc.add(2.0).sub_(bc).mul_(eq_g & neq_r)
-    hr = bc.sub(gc).mul_(~neq_r)
-    hb = gc.add(4.0).sub_(rc).mul_(neq_r & ~eq_g)
-    h = hr.add_(hg).add_(hb).mul_(1.0 / 6.0).add_(1.0).fmod_(1.0)
-    h = h.add_(shift).remainder_(1.0)
-    v = maxc
-    h6 = h.mul(6)
-    i = torch.floor(h6)
-    f = h6.sub_(i)
-    i = i.to(torch.long).remainder_(6)
-    sxf = s * f
-    one_minus_s = 1.0 - s
-    q = (1.0 - sxf).mul_(v).clamp_(0.0, 1.0)
-    t = sxf.add_(one_minus_s).mul_(v).clamp_(0.0, 1.0)
-    p = one_minus_s.mul_(v).clamp_(0.0, 1.0)
-    vpqt = torch.stack((v, p, q, t), dim=-1)
-    select = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]], device=rgb.device)
-    return vpqt.gather(-1, select[i])
+    """T x 3 in [0, 1] -> the same with pixel t's hue turned by shift[t] (a fraction of a turn):
+    adjust_hue's own RGB <-> HSV kernels, which take one hue factor per call where this needs one
+    per patch (private helpers of the pinned torchvision; tests/test_augment.py compares with it)."""
+    h, s, v = _rgb_to_hsv(rgb.T.unsqueeze(-1)).unbind(0)  # each T x 1
+    h = h.add(shift.unsqueeze(-1)).remainder_(1.0)
+    return _hsv_to_rgb(torch.stack((h, s, v))).squeeze(-1).T
 
 
 def jitter_pixels(pixels: torch.Tensor, seg: torch.Tensor, sizes: Sequence[int],
