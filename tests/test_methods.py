@@ -20,7 +20,7 @@ from dra.losses import focal_loss, outlier_exposure_loss
 from dra.methods import METHODS, method_class
 from dra.methods.base import Method
 from dra.methods.deepsad import centre_rule
-from dra.methods.dra import SIGN
+from dra.methods.dra import DRA, SIGN
 
 NEW = ("flos", "saoe", "mlep", "kdad", "deepsad", "minns")
 
@@ -211,7 +211,7 @@ def test_saoe_loss_is_cross_entropy_plus_half_the_outlier_exposure_term():
     state = model.gen.get_state()
     loss = model.loss(data)
     model.gen.set_state(state)
-    x, ref, labels = model.batch(data)
+    x, ref, labels = DRA.make_batch(model, data)  # the labeled queries, drawn as DRA draws them
     assert ref is None and set(labels.tolist()) <= {0, 1, 2}
     o = model.augment(to_float(model.draw(data.external, 3)))
     logits = model.forward(torch.cat([x, o]), None)["logits"]

@@ -62,15 +62,14 @@ class DRA(Method):
     def maybe_pseudo(self, x: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor]:
         """Each image becomes a pseudo anomaly with probability pseudo_prob; returns (images, is_pseudo).
 
-        The flipped images' draws are taken one image after another (an external image's index, or
-        an in-image plan: `augment.pseudo_plan`), then applied to all of them at once on the device."""
+        The flipped images get external images drawn together, or one in-image plan each
+        (`augment.pseudo_plan`) applied to all of them at once on the device."""
         flip = uniform(self.gen, 0.0, 1.0, x.shape[0]) < self.params["pseudo_prob"]
         rows = flip.nonzero().flatten().tolist()
         if self.params["pseudo"] in EXTERNAL_SOURCES:
             x = x.clone()
             if rows:
-                drawn = torch.cat([torch.randint(len(data.external), (1,), generator=self.gen) for _ in rows])
-                x[rows] = to_float(data.external[drawn])
+                x[rows] = to_float(self.draw(data.external, len(rows)))
             return x, flip
         h, w = x.shape[-2:]
         plans = [pseudo_plan(self.params["pseudo"], self.gen, h, w, self.params) for _ in rows]
@@ -102,7 +101,7 @@ class DRA(Method):
         return {k: torch.stack(v).mean(0).float() for k, v in out.items()}  # float32 under autocast too
 
     # --- verbs ------------------------------------------------------------------------------
-    def batch(self, data):
+    def make_batch(self, data):
         p = self.params
         normal, is_pseudo = self.maybe_pseudo(to_float(self.draw(data.normal, p["batch_normal"])), data)
         labels = is_pseudo.long() * 2
@@ -112,9 +111,6 @@ class DRA(Method):
             labels = torch.cat([labels, torch.ones(p["batch_anomaly"], dtype=torch.long)])
         ref = self.references(data)
         return self.augment(torch.cat(parts)), ref, labels.to(normal.device)
-
-    def make_batch(self, data):
-        return self.batch(data)
 
     def batch_loss(self, batch):
         x, ref, labels = batch

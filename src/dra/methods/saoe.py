@@ -36,7 +36,7 @@ class SAOE(DRA):
         pass  # no references
 
     def make_batch(self, data):
-        x, _, labels = self.batch(data)
+        x, _, labels = super().make_batch(data)
         outliers = self.augment(to_float(self.draw(data.external, self.params["batch_outlier"])))
         return torch.cat([x, outliers]), labels
 
