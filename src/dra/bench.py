@@ -18,7 +18,6 @@ before each step where Linux allows it)."""
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import tempfile
 import time
@@ -32,7 +31,7 @@ from dra.data.cache import ImageCache, build_cache
 from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
 from dra.methods import METHODS
-from dra.runinfo import device_name, pick_device
+from dra.runinfo import device_name, peak_memory_mb, pick_device, reset_peak_memory
 from dra.splits import read_split, write_split
 from dra.synth import generate
 
@@ -82,39 +81,12 @@ def external_caches(cfg: dict, spec: dict, inputs: dict) -> list[Path]:
     return [inputs[subset]["cache"] for _, subset in external_subsets(cfg, spec)]
 
 
-# --- memory -------------------------------------------------------------------------------------
-
-def reset_peak(device: torch.device) -> bool:
-    """Start a fresh peak: CUDA's allocator statistics, or Linux's resident high-water mark
-    (/proc/self/clear_refs). False where the CPU peak cannot be reset (then it is the process's)."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return True
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
+# --- measurements -------------------------------------------------------------------------------
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
-
-# --- measurements -------------------------------------------------------------------------------
 
 def measure_steps(spec: dict, inputs: dict, external: list[Path], device: torch.device, amp: bool,
                   warmup: int, steps: int, workdir: Path) -> dict:
@@ -138,12 +110,12 @@ def measure_steps(spec: dict, inputs: dict, external: list[Path], device: torch.
     peaks = {"data": 0.0, "model": 0.0}
     for i in range(steps):
         for mode in (("data", "model") if i % 2 == 0 else ("model", "data")):
-            reset_peak(device)
+            reset_peak_memory(device)
             t = time.perf_counter()
             trainer.step(None if mode == "data" else batch)
             sync(device)
             times[mode].append(time.perf_counter() - t)
-            peaks[mode] = max(peaks[mode], peak_mb(device))
+            peaks[mode] = max(peaks[mode], peak_memory_mb(device))
     n = trainer.model.images_per_step(data)
     data_s, model_s = statistics.median(times["data"]), statistics.median(times["model"])
     data_best, model_best = min(times["data"]), min(times["model"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import resource
 import subprocess
@@ -47,6 +48,25 @@ def device_name(device: torch.device) -> str:
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """CUDA's allocator peak, or on a CPU the process's resident high-water mark: Linux's VmHWM
+    (which `reset_peak_memory` can restart), else getrusage's."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def reset_peak_memory(device: torch.device) -> bool:
+    """Start a fresh peak: CUDA's allocator statistics, or Linux's resident high-water mark
+    (/proc/self/clear_refs). False where the CPU peak cannot be reset (then it is the process's)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
