@@ -136,20 +136,19 @@ def wide(df: pd.DataFrame, latex: bool = False, labels: dict | None = None) -> p
     target subset, one column per source (and per other variant, e.g. KDAD on the target)."""
     labels = labels or {}
     pivot = df.setting.str.startswith("from-").any()
-    targets = list(dict.fromkeys(df.subset))  # sources are columns in the order the targets are rows
+    rank = {s: i for i, s in enumerate(dict.fromkeys(df.subset))}  # Table 9: sources in target order
     order = {v: i for i, v in enumerate(dict.fromkeys(df.variant))}
     table: dict[tuple, dict] = {}
-    columns: dict[str, tuple] = {}
+    columns: dict[str, tuple] = {}  # column -> sort key; otherwise the layout's order (df's)
     for _, c in df.iterrows():
         name, setting = row_label(c.dataset, c.subset, c.setting)
-        key = (name,) if pivot else (name, setting)
-        line = table.setdefault(key, {"Dataset": name} if pivot else {"Dataset": name, "Setting": setting})
+        line = table.setdefault((name,) if pivot else (name, setting),
+                                {"Dataset": name} if pivot else {"Dataset": name, "Setting": setting})
         col = column_name(c.variant, c.shots, c.setting if pivot else "", labels)
         line[col] = cell_text(c, latex)
-        source = c.setting[len("from-"):] if pivot and c.setting.startswith("from-") else None
-        # the paper's order: shot counts, then variants; Table 9: the sources, then the others
-        columns.setdefault(col, (source is None, order[c.variant], targets.index(source)) if pivot and source in targets
-                           else (source is None, c.shots, order[c.variant], len(columns)))
+        source = c.setting[len("from-"):] if c.setting.startswith("from-") else None
+        columns.setdefault(col, (source is None, order[c.variant], rank.get(source, len(rank))) if pivot
+                           else (len(columns),))
     head = ["Dataset"] if pivot else ["Dataset", "Setting"]
     return pd.DataFrame(list(table.values()), columns=head + sorted(columns, key=columns.get)).fillna("")
 
