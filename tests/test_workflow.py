@@ -83,6 +83,17 @@ def demo_copy(tmp_path_factory):
     return base
 
 
+def planned_after_edit(project: Path, module: str, comment: str) -> dict[str, list[dict]]:
+    """The jobs a dry run of the demo plans after a comment is appended to `module` (then restored)."""
+    path = project / "src" / "dra" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + f"\n# {comment}\n")
+        return planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=project).stdout)
+    finally:
+        path.write_text(original)
+
+
 @pytest.mark.slow
 def test_demo_tables_hold_a_value_in_every_cell(demo_copy):
     cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
@@ -100,13 +111,7 @@ def test_demo_tables_hold_a_value_in_every_cell(demo_copy):
 
 @pytest.mark.slow
 def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
-    path = demo_copy / "src" / "dra" / "methods" / "devnet.py"
-    original = path.read_text()
-    try:
-        path.write_text(original + "\n# a comment is an edit\n")
-        jobs = planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout)
-    finally:
-        path.write_text(original)
+    jobs = planned_after_edit(demo_copy, "methods/devnet.py", "a comment is an edit")
     variants = {j["variant"] for j in jobs.get("train", [])}
     assert "devnet" in variants and "dra" not in variants
     sys.path.insert(0, str(demo_copy / "src"))
@@ -121,25 +126,13 @@ def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
 
 @pytest.mark.slow
 def test_editing_shared_method_code_reruns_the_methods_that_share_it(demo_copy):
-    path = demo_copy / "src" / "dra" / "methods" / "balanced.py"
-    original = path.read_text()
-    try:
-        path.write_text(original + "\n# shared by the balanced-batch methods\n")
-        jobs = planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout)
-    finally:
-        path.write_text(original)
+    jobs = planned_after_edit(demo_copy, "methods/balanced.py", "shared by the balanced-batch methods")
     assert {j["variant"] for j in jobs["train"]} == {"devnet", "flos", "minns", "deepsad", "mlep"}
 
 
 @pytest.mark.slow
 def test_editing_table_code_plans_no_training(demo_copy):
-    path = demo_copy / "src" / "dra" / "report" / "tables.py"
-    original = path.read_text()
-    try:
-        path.write_text(original + "\n# layout tweak\n")
-        jobs = planned(smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout)
-    finally:
-        path.write_text(original)
+    jobs = planned_after_edit(demo_copy, "report/tables.py", "layout tweak")
     assert "train" not in jobs and "table" in jobs
 
 
