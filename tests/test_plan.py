@@ -1,8 +1,10 @@
 """The job matrix comes from the config alone; code tracking follows imports."""
 
+import json
+
 import pytest
 
-from dra.config import load_config, run_spec
+from dra.config import load_config, run_spec, variant_spec
 from dra.errors import DraError
 from dra.plan import table_layout, table_rows, table_runs
 from dra.sources import closure
@@ -51,6 +53,17 @@ def test_run_spec_resolves_variant_and_dataset(cfg):
     s = run_spec(cfg, "dra_1a", "brainmri", "brainmri", "general", 10, 2)
     assert s["params"]["heads"] == ["seen"] and s["params"]["pseudo"] == "lag" and s["image_size"] == 224
     assert run_spec(cfg, "dra", "mvtecad", "carpet", "general", 1, 0)["image_size"] == 448
+
+
+def test_run_spec_from_a_resolved_variant_is_the_same_spec(cfg):
+    """The Snakefile resolves each (variant, dataset) once and passes it in: same spec, same digest."""
+    for variant, dataset in [("dra_1a", "brainmri"), ("saoe", "sdd"), ("kdad", "mvtecad")]:
+        resolved = variant_spec(cfg, variant, dataset)
+        for subset, setting, shots, seed in [(dataset, "general", 10, 2), ("x", "hard-y", 1, 0)]:
+            direct = run_spec(cfg, variant, dataset, subset, setting, shots, seed)
+            via = run_spec(cfg, variant, dataset, subset, setting, shots, seed, resolved=resolved)
+            assert json.dumps(via, sort_keys=True) == json.dumps(direct, sort_keys=True)
+            assert list(via) == list(direct)  # the same key order in metrics.json
 
 
 def test_code_tracking_separates_methods_and_reports():

@@ -124,6 +124,18 @@ def test_resources_per_method_and_dataset_and_group_from_the_config(tmp_path):
     assert r.stdout.count("Group job train_long (") == math.ceil(n_dra / 2)
 
 
+def test_runs_join_a_group_only_where_the_profile_bundles_it(tmp_path):
+    # the command line's group-components replace the profile's list: train_long bundled, train not
+    r = dry_run(tmp_path, "--group-components", "train_long=2", resources={"train": {"default": {"gpu": 1}}})
+    assert r.returncode == 0, r.stdout + r.stderr
+    trains = train_jobs(r.stdout)
+    assert {m for _, m, _ in trains} >= {"kdad", "dra"}
+    for group, method, res in trains:
+        assert group == ("train_long" if method == "kdad" else ""), (group, method)
+        assert "gpu=1" in res and "mem_mb=2000" in res, res  # resources do not depend on the group
+    assert "Group job train (" not in r.stdout
+
+
 def test_resources_naming_an_unknown_method_fail_at_start_up(tmp_path):
     r = dry_run(tmp_path, resources={"train": {"default": {"gpu": 1}, "dra_typo": {"gpu": 2}}})
     assert r.returncode != 0

@@ -51,8 +51,8 @@ def per_dataset(value, dataset: str):
     return value
 
 
-def run_spec(cfg: dict, variant: str, dataset: str, subset: str, setting: str, shots: int, seed: int) -> dict:
-    """Everything a run's result depends on besides its data files and code."""
+def variant_spec(cfg: dict, variant: str, dataset: str) -> dict:
+    """The part of a run's spec fixed by its variant and dataset: method, image size, parameters."""
     method, params = method_params(cfg, variant)
     ds = cfg["datasets"][dataset]
     params = {k: per_dataset(v, dataset) for k, v in params.items()}
@@ -61,10 +61,21 @@ def run_spec(cfg: dict, variant: str, dataset: str, subset: str, setting: str, s
     if params.get("outliers") == "auto":
         params["outliers"] = ds.get("outlier_source", "mvtecad")
     size = params.pop("image_size", None) or ds["image_size"]
+    return {"method": method, "image_size": int(size), "params": params, "weights": cfg.get("weights", "imagenet")}
+
+
+def run_spec(
+    cfg: dict, variant: str, dataset: str, subset: str, setting: str, shots: int, seed: int,
+    resolved: dict | None = None,
+) -> dict:
+    """Everything a run's result depends on besides its data files and code. `resolved`: the
+    variant_spec of (variant, dataset), where a caller has it already (the Snakefile, thousands of
+    runs over a few dozen variants); it is shared, not copied."""
+    v = resolved or variant_spec(cfg, variant, dataset)
     return {
-        "variant": variant, "method": method, "dataset": dataset, "subset": subset, "setting": setting,
-        "shots": int(shots), "seed": int(seed), "image_size": int(size), "params": params,
-        "weights": cfg.get("weights", "imagenet"),
+        "variant": variant, "method": v["method"], "dataset": dataset, "subset": subset, "setting": setting,
+        "shots": int(shots), "seed": int(seed), "image_size": v["image_size"], "params": v["params"],
+        "weights": v["weights"],
     }
 
 

@@ -9,12 +9,20 @@ from pathlib import Path
 
 from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
+from snakemake.resources import Resource
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from dra.data.download import files_of
 from dra.data.registry import DATASETS
-from dra.config import external_subsets, method_params, per_dataset, run_spec, subsets
+from dra.config import (
+    external_subsets,
+    method_params,
+    per_dataset,
+    run_spec,
+    subsets,
+    variant_spec,
+)
 from dra.plan import all_runs, table_layout, table_runs
 from dra.sources import source_files
 
@@ -56,6 +64,12 @@ def signature_once(func):
     """
     overwrite_function_params(func, inspect.signature(func).parameters)
     return func
+
+
+# The same for Snakemake's own Resource.evaluate, whose signature it inspects at every resource of
+# every job (33,000 times for the paper protocol: about 1 s of a dry run). Its bound methods see the
+# function's attribute; it takes **kwargs, so Snakemake passes it the same arguments either way.
+signature_once(Resource.evaluate)
 
 
 def alternation(names):
@@ -112,9 +126,24 @@ def spec_of(wc):
 
 
 @functools.cache
-def _spec(*key):
-    # the DAG asks for a run's spec several times (inputs, params): resolve it once
-    return run_spec(config, *key)
+def _variant_spec(variant, dataset):
+    return variant_spec(config, variant, dataset)
+
+
+@functools.cache
+def _spec(variant, dataset, subset, setting, shots, seed):
+    # the DAG asks for a run's spec several times (inputs, params): resolve it once, and the
+    # variant's part (a deep merge of its method's parameters) once per variant and dataset
+    return run_spec(
+        config,
+        variant,
+        dataset,
+        subset,
+        setting,
+        shots,
+        seed,
+        resolved=_variant_spec(variant, dataset),
+    )
 
 
 @functools.cache
@@ -163,6 +192,17 @@ def train_resource(name, scale_with_attempt=False):
         return value * attempt if scale_with_attempt else value
 
     return get
+
+
+@signature_once
+def train_group(wildcards):
+    """The group a run joins: its method's `group` where the profile bundles that group
+    (group-components), else none. Snakemake ignores groups in local runs but forms them in dry
+    runs; unbundled, each is a group of one job: the same to run, but 3,207 of them cost more than
+    1 s of the paper protocol's dry run. (`--groups train=...` on the command line still wins.)
+    """
+    group = _train_resources(wildcards.variant, wildcards.dataset)["group"]
+    return group if group in workflow.group_settings.group_components else None
 
 
 def metrics_files(runs):

@@ -12,7 +12,7 @@ rule train:
     benchmark:
         f"{RES}/benchmarks/train/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}.tsv"
     group:
-        train_resource("group")
+        train_group
     conda:
         "../envs/train.yaml"
     threads: train_resource("threads")
