@@ -200,9 +200,13 @@ def train_group(wildcards):
     (group-components), else none. Snakemake ignores groups in local runs but forms them in dry
     runs; unbundled, each is a group of one job: the same to run, but 3,207 of them cost more than
     1 s of the paper protocol's dry run. (`--groups train=...` on the command line still wins.)
+    Inside a cluster job (remote mode, which is not told the group-components) the group stays:
+    there it makes the job's members run in that one Snakemake instead of one srun each.
     """
     group = _train_resources(wildcards.variant, wildcards.dataset)["group"]
-    return group if group in workflow.group_settings.group_components else None
+    if workflow.remote_exec or group in workflow.group_settings.group_components:
+        return group
+    return None
 
 
 def metrics_files(runs):
