@@ -71,7 +71,7 @@ def run_spec(
     """Everything a run's result depends on besides its data files and code. `resolved`: the
     variant_spec of (variant, dataset), where a caller has it already (the Snakefile, thousands of
     runs over a few dozen variants); it is shared, not copied."""
-    v = resolved or variant_spec(cfg, variant, dataset)
+    v = variant_spec(cfg, variant, dataset) if resolved is None else resolved
     return {
         "variant": variant, "method": v["method"], "dataset": dataset, "subset": subset, "setting": setting,
         "shots": int(shots), "seed": int(seed), "image_size": v["image_size"], "params": v["params"],
