@@ -18,7 +18,7 @@ def demo_data(tmp_path_factory):
     """The generated dataset, prepared: {subset: manifest path}."""
     base = tmp_path_factory.mktemp("demo")
     generate(base / "raw", seed=0, size=48)
-    return {s: prepare_subset("demo", base / "raw", base / "prepared", s, check=False) for s in ("weave", "grain")}
+    return {s: prepare_subset("demo", base / "raw", base / "prepared", s, check=False, layout="mvtec") for s in ("weave", "grain")}
 
 
 @pytest.fixture(scope="session")

@@ -51,11 +51,13 @@ AITEX_PATCH = 256
 
 
 def aitex_strip(seed: int) -> np.ndarray:
-    """4096x256 grey strip whose patch k is filled with the value 10*k + 5 (+ a little noise)."""
+    """4096x256 grey strip whose patch k is filled with the value 10*k + 5, plus a little noise of
+    its own (so that no two strips share a patch byte for byte)."""
     a = np.zeros((256, 4096), dtype=np.uint8)
     for k in range(16):
         a[:, k * 256:(k + 1) * 256] = 10 * k + 5
-    return a
+    noise = np.random.default_rng(seed).integers(0, 3, size=a.shape, dtype=np.uint8)
+    return a + noise
 
 
 def aitex_mask(patches: list[int]) -> np.ndarray:
@@ -102,7 +104,7 @@ def write_sdd(root: Path) -> dict:
     h, w = 31, 12
 
     def part(kos: str, n: int, defect_rows: tuple[int, int] | None):
-        save(grey(h, w, 120, seed=n), base / kos / f"Part{n}.jpg", fmt="JPEG")
+        save(grey(h, w, 120, seed=100 * int(kos[3:]) + n), base / kos / f"Part{n}.jpg", fmt="JPEG")
         m = np.zeros((h, w), dtype=np.uint8)
         if defect_rows:
             m[defect_rows[0]:defect_rows[1], 3:6] = 255

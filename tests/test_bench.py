@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import copy
+
 import pytest
 import torch
 from methods_fixtures import easy_data, tiny_spec
@@ -67,10 +69,11 @@ def test_the_replayed_batch_gives_the_training_loss(variant):
                      shots=shots)
     model = Trainer(spec, data, Path("unused"), CPU).model
     model.eval()  # no dropout (MINNS): its draws come from torch's global generator
-    state = model.gen.get_state()
+    state, samplers = model.gen.get_state(), copy.deepcopy(model.sampler_state())
     loss = model.loss(data)
     after = model.gen.get_state()
     model.gen.set_state(state)
+    model.load_sampler_state(samplers)
     replayed = model.batch_loss(model.make_batch(data))
     assert torch.equal(model.gen.get_state(), after)
     assert torch.equal(loss, replayed)

@@ -22,7 +22,7 @@ def demo(tmp_path_factory):
     """The generated dataset's two subsets: prepared, split (general, seed 0) and cached at 32 px."""
     root = tmp_path_factory.mktemp("demo")
     assert main(["synth", "--out", str(root / "raw"), "--size", "32"]) == 0
-    assert main(["prepare", "demo", "--raw", str(root / "raw"), "--out", str(root / "prep")]) == 0
+    assert main(["prepare", "demo", "--layout", "mvtec", "--raw", str(root / "raw"), "--out", str(root / "prep")]) == 0
     out = {}
     for subset in ("weave", "grain"):
         manifest = root / "prep" / subset / "manifest.csv"

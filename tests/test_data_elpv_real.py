@@ -10,6 +10,7 @@ import pytest
 
 from dra.cli import main
 from dra.data.manifest import read_manifest, subset_counts
+from dra.data.manifest import COLUMNS
 from dra.splits import check_leakage, labeled, make_split, write_split
 
 pytest.importorskip("elpv_dataset")
@@ -48,7 +49,7 @@ def test_splits_have_no_leakage_and_are_reproducible(elpv_manifest, tmp_path, se
         b = write_split(elpv_manifest, setting, seed, tmp_path / f"{seed}b.json", "elpv", "elpv")
         assert (tmp_path / f"{seed}a.json").read_bytes() == (tmp_path / f"{seed}b.json").read_bytes()
         assert a == json.loads((tmp_path / f"{seed}a.json").read_text())
-        check_leakage(a)
+        check_leakage(a, dict(zip(df.path, df.sha256)), set(df.path[df.label == 1]))
         test = set(a["test"])
         for shots in (1, 10):
             seen = labeled(a, shots)
@@ -72,5 +73,5 @@ def test_splits_have_no_leakage_and_are_reproducible(elpv_manifest, tmp_path, se
 
 def test_manifest_reads_back_as_written(elpv_manifest):
     df = pd.read_csv(elpv_manifest, keep_default_na=False)
-    assert list(df.columns) == ["path", "split", "label", "anomaly_class", "source", "sha256"]
+    assert list(df.columns) == COLUMNS
     assert set(df.anomaly_class) == {"", "mono", "poly"}

@@ -52,10 +52,10 @@ def test_aitex_from_its_7z_archives(tmp_path, capsys):
     assert normals(df).source.str.startswith("NODefect_images").all()
     # 75/25 split of the 32 normal patches
     assert (normals(df).split == "test").sum() == 8
-    # the patch is the right piece of the strip: patch k holds the value 10k+5
+    # the patch is the right piece of the strip: patch k holds the value 10k+5 (plus noise below 3)
     for name, (cls, k) in want["anomalies"].items():
         a = np.asarray(Image.open(root / "test" / cls / name))
-        assert a.shape == (256, 256, 3) and (a == 10 * k + 5).all()
+        assert a.shape == (256, 256, 3) and ((a >= 10 * k + 5) & (a < 10 * k + 8)).all()
     # equal strip names in two fabric folders stay distinct
     assert sum("0001_000_05_p00" in p for p in normals(df).path) == 2
     # the known missing mask: skipped, and said so on stderr

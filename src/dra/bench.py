@@ -53,7 +53,7 @@ def make_inputs(folder: Path, size: int, seed: int = 0) -> dict:
     raw = generate(folder / "raw", seed=seed, size=64, n_train=32, n_test=8, n_anomaly=8)
     out = {}
     for subset in ("weave", "grain"):
-        manifest = prepare_subset("demo", raw, folder / "prepared", subset, check=False)
+        manifest = prepare_subset("demo", raw, folder / "prepared", subset, check=False, layout="mvtec")
         cache = folder / f"{subset}{size}.npy"
         build_cache(manifest, size, cache)
         out[subset] = {"manifest": manifest, "cache": cache}

@@ -1,4 +1,8 @@
-"""Outputs appear complete or not at all: write to a temporary sibling, then rename."""
+"""Outputs appear complete or not at all: write to a temporary sibling, then rename.
+
+mkstemp and mkdtemp create their files 0600 and folders 0700; the renamed outputs get the modes a
+plain open() or mkdir() would give them under the user's umask, so colleagues sharing a results
+folder on a cluster can read them."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~umask())
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -24,6 +29,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -37,6 +49,7 @@ def atomic_dir(path: str | os.PathLike):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~umask())
     try:
         yield tmp
         if path.exists():

@@ -46,24 +46,53 @@ def make_split(df: pd.DataFrame, setting: str, seed: int, n_labeled: int = N_LAB
     rng = np.random.default_rng(seed)
     drawn = pool.path.to_numpy()[rng.permutation(len(pool))[:n_labeled]].tolist()
     leave = set(pool.path) if cls is not None else set(drawn)
+    # a labeled anomaly's byte-identical twins (the dataset's own duplicates) leave the test set with it
+    sha = dict(zip(df.path, df.sha256))
+    drawn_sha = {sha[p] for p in drawn}
+    twins = sorted(p for p in anomalies.path if p not in leave and sha[p] in drawn_sha)
+    leave |= set(twins)
     test = sorted(normals.path[normals.split == "test"].tolist() + [p for p in anomalies.path if p not in leave])
+    train = sorted(normals.path[normals.split == "train"].tolist())
+    test_sha = {sha[p] for p in test}
     split = {
         "setting": setting,
         "seed": seed,
-        "train_normal": sorted(normals.path[normals.split == "train"].tolist()),
+        "train_normal": train,
         "anomalies": drawn,
         "test": test,
+        "test_removed_twins": twins,
+        # train normals whose bytes are also a test normal's: the dataset's own twins, kept (the paper's split)
+        "normal_twins_across_split": sum(sha[p] in test_sha for p in train),
     }
-    check_leakage(split, where)
+    check_leakage(split, sha, set(anomalies.path), where)
     return split
 
 
-def check_leakage(split: dict, where: str = "") -> None:
+def check_leakage(split: dict, sha: dict[str, str], anomaly_paths: set[str], where: str = "") -> None:
+    """No labeled anomaly and no train normal in the test set, by path and by content (SHA-256): no
+    test image has a labeled anomaly's bytes, no test anomaly a train normal's. (A train normal may
+    share its bytes with a test normal: a dataset's own twins, counted in the split file.)"""
     test = set(split["test"])
     for key in ("anomalies", "train_normal"):
         leaked = test.intersection(split[key])
         if leaked:
             raise DraError(f"{where}: {len(leaked)} {key} images are also in the test set, e.g. {sorted(leaked)[0]}")
+    by_sha: dict[str, list[str]] = {}
+    for p in split["test"]:
+        by_sha.setdefault(sha[p], []).append(p)
+    for p in split["anomalies"]:
+        if sha[p] in by_sha:
+            raise DraError(f"{where}: labeled anomaly {p} and test image {by_sha[sha[p]][0]} are byte-identical; "
+                           "a labeled anomaly's bytes must not be tested")
+    for p in split["train_normal"]:
+        for q in by_sha.get(sha[p], ()):
+            if q in anomaly_paths:
+                raise DraError(f"{where}: train normal {p} and test anomaly {q} are byte-identical; "
+                               "one image cannot be both")
+    labeled_sha = {sha[p] for p in split["anomalies"]}
+    for p in split["train_normal"]:
+        if sha[p] in labeled_sha:
+            raise DraError(f"{where}: train normal {p} is byte-identical to a labeled anomaly; one image cannot be both")
 
 
 def write_split(manifest: str | Path, setting: str, seed: int, out: str | Path,
@@ -79,10 +108,13 @@ def read_split(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DraError(f"{path}: split not found; run `python -m dra split` first")
-    split = json.loads(path.read_text())
-    for key in ("train_normal", "anomalies", "test", "manifest_sha256"):
+    try:
+        split = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DraError(f"{path}: not a readable split ({e}); delete it and rerun `python -m dra split`") from None
+    for key in ("train_normal", "anomalies", "test", "manifest_sha256", "test_removed_twins"):
         if key not in split:
-            raise DraError(f"{path}: split lacks key {key!r}")
+            raise DraError(f"{path}: split lacks key {key!r}; delete it and rerun `python -m dra split`")
     return split
 
 

@@ -1,4 +1,5 @@
-"""A generated dataset in the MVTec layout: textured normals and three visibly different defects.
+"""A generated dataset in the MVTec layout: textured normals and three visibly different defects,
+each with its pixel mask in ground_truth/<class>/<name>_mask.png.
 
 Deterministic from the seed; small (64 px) so the whole pipeline runs on a laptop CPU."""
 
@@ -33,7 +34,8 @@ def texture(rng: np.random.Generator, size: int, angle: float, freq: float, colo
     return np.clip(img, 0, 255)
 
 
-def add_defect(rng: np.random.Generator, img: np.ndarray, cls: str) -> np.ndarray:
+def add_defect(rng: np.random.Generator, img: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    """The image with a defect of class `cls`, and the defect's pixel mask (H x W bool)."""
     size = img.shape[0]
     img = img.copy()
     y, x = np.mgrid[0:size, 0:size]
@@ -52,9 +54,10 @@ def add_defect(rng: np.random.Generator, img: np.ndarray, cls: str) -> np.ndarra
         r = size * rng.uniform(0.12, 0.18)
         w = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r**2))[..., None]
         img = img * (1 - 0.7 * w) + np.array([40.0, 160.0, 40.0]) * 0.7 * w
+        m = w[..., 0] > 0.25  # where the shift is visible (at least a sixth of the full blend)
     else:
         raise ValueError(cls)
-    return np.clip(img, 0, 255)
+    return np.clip(img, 0, 255), m
 
 
 def generate(out: str | Path, seed: int = 0, size: int = 64, n_train: int = 60, n_test: int = 20,
@@ -71,8 +74,11 @@ def generate(out: str | Path, seed: int = 0, size: int = 64, n_train: int = 60, 
                     save_png(texture(rng, size, **params).astype(np.uint8), folder / f"{i:03d}.png")
             for cls in CLASSES:
                 folder = tmp / subset / "test" / cls
+                masks = tmp / subset / "ground_truth" / cls
                 folder.mkdir(parents=True)
+                masks.mkdir(parents=True)
                 for i in range(n_anomaly):
-                    img = add_defect(rng, texture(rng, size, **params), cls)
+                    img, m = add_defect(rng, texture(rng, size, **params), cls)
                     save_png(img.astype(np.uint8), folder / f"{i:03d}.png")
+                    save_png(m.astype(np.uint8) * 255, masks / f"{i:03d}_mask.png")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,14 @@ def load_data(spec: dict, split: dict, cache: ImageCache, manifest: pd.DataFrame
 
 
 def rng_state(gen: torch.Generator) -> dict:
-    state = {"gen": gen.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-             "python": random.getstate()}
+    """Every RNG's state as tensors and plain numbers (a checkpoint is loaded with weights_only)."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    state = {"gen": gen.get_state(), "torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "python": {"version": version, "state": torch.tensor(py_state, dtype=torch.int64),
+                        "gauss": py_gauss}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -70,10 +77,40 @@ def rng_state(gen: torch.Generator) -> dict:
 def set_rng_state(gen: torch.Generator, state: dict) -> None:
     gen.set_state(state["gen"])
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+CHECKPOINT_KEYS = ("key", "phase", "epoch", "iteration", "lrs", "train_seconds", "model", "opt", "sched", "rng",
+                   "samplers")
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """A checkpoint is data, never code: loaded with weights_only (no pickled objects run), its
+    structure checked. Unreadable or not a checkpoint of this pipeline: a warning naming it, None."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated, foreign or planted: never trusted, never fatal
+        warn(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+             "discarded, the run starts over")
+        return None
+    if not isinstance(state, dict) or any(k not in state for k in CHECKPOINT_KEYS):
+        warn(f"{path}: not a checkpoint of this pipeline (keys {sorted(state) if isinstance(state, dict) else type(state).__name__}); "
+             "discarded, the run starts over")
+        return None
+    return state
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class RestoreFailed(Exception):
+    """A checkpoint was partly restored and then did not fit: the Trainer's state is spoilt."""
 
 
 @dataclass
@@ -105,7 +142,7 @@ class Trainer:
         self.model = method_class(spec["method"])(self.params, data, self.gen, spec["weights"]).to(device)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.model.setup(data)
+        self.model.begin(data)
         self.opt, self.sched = make_optimizer(self.model, self.params)
         self.key = key or digest(spec)
         self.epoch, self.iteration, self.lrs, self.train_seconds = 0, 0, [], 0.0
@@ -124,7 +161,7 @@ class Trainer:
         self.phase, self.epoch, self.iteration = k, 0, 0
         saved = self.gen.get_state()
         self.gen.manual_seed(self.spec["seed"] + 1_000_003 * k)
-        self.model.setup(self.data)
+        self.model.begin(self.data)
         self.gen.set_state(saved)
         self.opt, self.sched = make_optimizer(self.model, self.params)
 
@@ -143,28 +180,40 @@ class Trainer:
     def save(self) -> None:
         state = {"key": self.key, "phase": self.phase, "epoch": self.epoch, "iteration": self.iteration,
                  "lrs": self.lrs, "train_seconds": self.train_seconds, "model": self.model.state_dict(),
-                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen)}
+                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen),
+                 "samplers": self.model.sampler_state()}
         with atomic_path(self.out / CHECKPOINT) as tmp:
             torch.save(state, tmp)
 
-    def maybe_resume(self) -> None:
+    def maybe_resume(self) -> bool:
+        """Resume from the run folder's checkpoint where there is one of this run (its key: the spec's
+        digest). False if nothing was restored; raises RestoreFailed after a partial restore (the
+        caller starts over with a fresh Trainer)."""
         path = self.out / CHECKPOINT
         if not path.is_file():
-            return
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state.get("key") != self.key:  # a checkpoint of other settings: never resume from it
+            return False
+        state = read_checkpoint(path, self.device)
+        if state is None or state["key"] != self.key:  # unreadable, or a checkpoint of other settings
             path.unlink()
-            return
-        if state.get("phase", 0) > 0:
-            self.begin_phase(state["phase"])  # that phase's optimiser and setup, then its saved state
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        self.sched.load_state_dict(state["sched"])
-        set_rng_state(self.gen, state["rng"])
-        self.epoch, self.iteration = state["epoch"], state["iteration"]
-        self.lrs, self.train_seconds = state["lrs"], state["train_seconds"]
+            return False
+        try:
+            if state["phase"] > 0:
+                self.begin_phase(state["phase"])  # that phase's optimiser and setup, then its saved state
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["opt"])
+            self.sched.load_state_dict(state["sched"])
+            self.model.load_sampler_state(state["samplers"])
+            set_rng_state(self.gen, state["rng"])
+            self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
+            self.lrs, self.train_seconds = list(state["lrs"]), float(state["train_seconds"])
+        except Exception as e:  # noqa: BLE001 - a checkpoint that does not fit: start over
+            warn(f"{path}: does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                 "discarded, the run starts over")
+            path.unlink()
+            raise RestoreFailed from None
         self.resumed_from = (self.phase, self.epoch, self.iteration) if len(self.phases) > 1 else (
             self.epoch, self.iteration)
+        return True
 
     # --- the loop ---------------------------------------------------------------------------
     def autocast(self):
@@ -268,7 +317,10 @@ def train_run(spec: dict, split_path: Path, cache_path: Path, manifest_path: Pat
         finetune.external = data.external
         key = digest([spec, target_split])  # a checkpoint belongs to this source/target pair only
     trainer = Trainer(spec, data, out, dev, checkpoint_every, use_amp, finetune=finetune, key=key)
-    trainer.maybe_resume()
+    try:
+        trainer.maybe_resume()
+    except RestoreFailed:
+        trainer = Trainer(spec, data, out, dev, checkpoint_every, use_amp, finetune=finetune, key=key)
     trainer.fit()
     scores = trainer.score()
     test = trainer.data  # the last phase's data: the target's test set in a cross-domain run

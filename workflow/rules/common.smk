@@ -14,7 +14,7 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from dra.data.download import files_of
-from dra.data.registry import DATASETS
+from dra.data.registry import DATASETS, LAYOUTS
 from dra.config import (
     external_subsets,
     method_params,
@@ -99,6 +99,21 @@ def train_code(wc):
 @functools.cache
 def _spec_method(variant):
     return method_params(config, variant)[0]
+
+
+def dataset_code(dataset):
+    """The module that converts `dataset` (the layout's, for a dataset of the user's own)."""
+    layout = config["datasets"][dataset].get("layout")
+    return LAYOUTS[layout] if layout else DATASETS[dataset]
+
+
+def layout_arg(dataset):
+    layout = config["datasets"][dataset].get("layout")
+    return f"--layout {layout}" if layout else ""
+
+
+def check_counts(dataset):
+    return config["datasets"][dataset].get("check_counts", True)
 
 
 def raw_input(dataset):

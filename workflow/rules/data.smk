@@ -14,13 +14,13 @@ rule synth:
         seed=lambda wc: config["datasets"][wc.dataset].get("seed", 0),
         size=lambda wc: config["datasets"][wc.dataset].get("raw_size", 64),
     shell:
-        "python -m dra synth --out {output} --seed {params.seed} --size {params.size} > {log} 2>&1"
+        "python -m dra synth --out {output:q} --seed {params.seed} --size {params.size} > {log:q} 2>&1"
 
 
 rule prepare:
     input:
         raw=lambda wc: raw_input(wc.dataset),
-        code=lambda wc: code("dra.commands.prepare", DATASETS[wc.dataset]),
+        code=lambda wc: code("dra.commands.prepare", dataset_code(wc.dataset)),
     output:
         f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
     log:
@@ -30,14 +30,13 @@ rule prepare:
     params:
         out=lambda wc, output: str(Path(output[0]).parent.parent),
         split_seed=config["split_seed"],
-        check=lambda wc: (
-            ""
-            if config["datasets"][wc.dataset].get("check_counts", True)
-            else "--no-check-counts"
-        ),
+        layout=lambda wc: layout_arg(wc.dataset),
+        # a function of `input` is no params rerun trigger in Snakemake: switching the count check never
+        # reruns (and, when the check then fails, deletes) a prepared subset
+        check=lambda wc, input: "" if check_counts(wc.dataset) else "--no-check-counts",
     shell:
-        "python -m dra prepare {wildcards.dataset} --raw {input.raw} --out {params.out} "
-        "--subset {wildcards.subset} --split-seed {params.split_seed} {params.check} > {log} 2>&1"
+        "python -m dra prepare {wildcards.dataset:q} {params.layout} --raw {input.raw:q} --out {params.out:q} "
+        "--subset {wildcards.subset:q} --split-seed {params.split_seed} {params.check} > {log:q} 2>&1"
 
 
 rule cache:
@@ -46,10 +45,11 @@ rule cache:
         code=code("dra.commands.cache"),
     output:
         npy=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.npy",
+        masks=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.masks.npy",
         meta=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.json",
     log:
         f"{DATA}/logs/cache/{{dataset}}/{{subset}}/{{size}}.log",
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m dra cache --manifest {input.manifest} --size {wildcards.size} --out {output.npy} > {log} 2>&1"
+        "python -m dra cache --manifest {input.manifest:q} --size {wildcards.size} --out {output.npy:q} > {log:q} 2>&1"

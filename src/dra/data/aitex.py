@@ -7,7 +7,7 @@ Raw layout (three .7z archives; each may wrap its folder in a same-named folder,
 
 Conversion (PROTOCOL section 1): every patch of a defect-free strip is a normal image; a patch of a
 defect strip is an anomaly of the strip's class if its mask patch has a nonzero pixel, and is dropped
-otherwise. Known quirks: 0044_019_04 and 0097_030_03 have two masks each (their union is used),
+otherwise; its pixel mask is the same 256-px slice of the strip's mask. Known quirks: 0044_019_04 and 0097_030_03 have two masks each (their union is used),
 0100_025_08 has none (skipped with a warning on stderr). Any other strip without a mask is an error.
 """
 
@@ -128,7 +128,8 @@ def items(raw: Path, subset: str) -> list[Item]:
             raise DraError(f"{p}: no mask {p.stem}_mask.png in {mask_dir}; every AITEX defect strip needs one")
         mask = union_mask(masks, p)
         for k in range(N_PATCHES):
-            if mask[:, k * PATCH:(k + 1) * PATCH].any():
+            patch_mask = np.ascontiguousarray(mask[:, k * PATCH:(k + 1) * PATCH])
+            if patch_mask.any():
                 out.append(Item(f"{p.stem}_p{k:02d}.png", cls, f"{p.relative_to(raw)}#patch{k:02d}",
-                                load=_patch_loader(p, k)))
+                                load=_patch_loader(p, k), mask=lambda m=patch_mask: m))
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dra.data.base import Expected, Item
 from dra.data.download import RawFile
-from dra.data.rawtools import child, find_dir, images_in, png_name, require_dir
+from dra.data.rawtools import child, find_dir, images_in, require_dir
 
 NAME = "brainmri"
 SUBSETS = ("brainmri",)
@@ -37,6 +37,6 @@ def _root(raw: Path) -> Path:
 def items(raw: Path, subset: str) -> list[Item]:
     raw = require_dir(raw, NAME)
     root = _root(raw)
-    out = [Item(png_name(p), "", str(p.relative_to(raw)), path=p) for p in images_in(child(root, "no"))]
-    out += [Item(png_name(p), CLASS, str(p.relative_to(raw)), path=p) for p in images_in(child(root, "yes"))]
+    out = [Item(p.name, "", str(p.relative_to(raw)), path=p) for p in images_in(child(root, "no"))]
+    out += [Item(p.name, CLASS, str(p.relative_to(raw)), path=p) for p in images_in(child(root, "yes"))]
     return out

@@ -1,9 +1,10 @@
-"""Any folder of subsets in the MVTec layout, with no expected counts: the generated demo data."""
+"""Any folder of subsets in the MVTec layout, with no expected counts: a dataset of your own
+(config `layout: mvtec`) or the generated demo data."""
 
-from dra.data.mvtec_layout import discover_subsets, items  # noqa: F401
+from dra.data.mvtec_layout import discover_subsets, empty_class_folders, items  # noqa: F401
 
 NAME = "folder"
 SUBSETS: tuple = ()  # discovered from the raw folder
-LICENCE = "generated"
-HOMEPAGE = "python -m dra synth"
+LICENCE = "yours"
+HOMEPAGE = "(your folder, or python -m dra synth)"
 EXPECTED: dict = {}

@@ -50,7 +50,7 @@ def parse_labels(path: Path) -> list[tuple[int, int, int]]:
         header = [h.strip().lower() for h in next(reader, [])]
         if header[:2] != ["id", "hemorrhage"]:
             raise DraError(f"{path}, line 1: header {header!r}; expected 'id, hemorrhage'")
-        rows = []
+        rows, seen = [], {}
         for row in reader:
             n = reader.line_num
             if not any(c.strip() for c in row):
@@ -63,6 +63,12 @@ def parse_labels(path: Path) -> list[tuple[int, int, int]]:
                 raise DraError(f"{path}, line {n}: {row!r}; expected an integer id and hemorrhage 0 or 1") from None
             if label not in (0, 1) or ident < 0:
                 raise DraError(f"{path}, line {n}: {row!r}; expected an id >= 0 and hemorrhage 0 or 1")
+            if ident in seen:
+                first, first_label = seen[ident]
+                what = ("with two different labels" if first_label != label else "twice")
+                raise DraError(f"{path}, line {n}: id {ident} is listed {what} (line {first}: hemorrhage "
+                               f"{first_label}, line {n}: hemorrhage {label}); expected one row per image")
+            seen[ident] = (n, label)
             rows.append((ident, label, n))
     if not rows:
         raise DraError(f"{path}: no rows after the header")

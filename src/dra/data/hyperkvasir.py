@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dra.data.base import Expected, Item
 from dra.data.download import RawFile
-from dra.data.rawtools import find_dir, images_in, png_name, require_dir, subdirs
+from dra.data.rawtools import find_dir, images_in, require_dir, subdirs
 
 NAME = "hyperkvasir"
 SUBSETS = ("hyperkvasir",)
@@ -41,8 +41,8 @@ def items(raw: Path, subset: str) -> list[Item]:
     root = _root(raw)
     out: list[Item] = []
     for landmark in subdirs(root / "anatomical-landmarks"):
-        out += [Item(f"{landmark.name}_{png_name(p)}", "", str(p.relative_to(raw)), path=p)
+        out += [Item(f"{landmark.name}_{p.name}", "", str(p.relative_to(raw)), path=p)
                 for p in images_in(landmark)]
     for finding in subdirs(root / "pathological-findings"):
-        out += [Item(png_name(p), finding.name, str(p.relative_to(raw)), path=p) for p in images_in(finding)]
+        out += [Item(p.name, finding.name, str(p.relative_to(raw)), path=p) for p in images_in(finding)]
     return out

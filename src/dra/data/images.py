@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,19 @@ from PIL import Image, UnidentifiedImageError
 from dra.errors import DraError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Decode fully (so truncation is caught here, not later) and return the PIL image."""
+def open_image(path: str | Path, data: bytes | None = None) -> Image.Image:
+    """Decode fully (so truncation is caught here, not later) and return the PIL image; from `data`
+    (the file's bytes, already read) where given."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
             im.load()
             return im.copy()
     except FileNotFoundError:
@@ -29,18 +32,23 @@ def open_image(path: str | Path) -> Image.Image:
         raise DraError(f"{path}: unreadable or truncated image ({e}); expected a complete image file") from None
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Grey is replicated, alpha dropped (HeadCT ships RGBA), 16-bit scaled to 8-bit."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+def to_rgb(im: Image.Image, path: str | Path = "") -> Image.Image:
+    """Grey is replicated, alpha dropped (HeadCT ships RGBA), 16-bit scaled by its bit depth
+    (65535 -> 255), so an image's brightness does not depend on its own brightest pixel."""
+    if im.mode in SIXTEEN_BIT or im.mode == "I":
         a = np.asarray(im, dtype=np.float64)
-        hi = a.max() if a.size and a.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise DraError(f"{path}: {im.mode} image with values in [{a.min():.0f}, {a.max():.0f}]; "
+                           "expected 8- or 16-bit values (0-65535)")
+        im = Image.fromarray(np.clip(np.rint(a * (255.0 / 65535.0)), 0, 255).astype(np.uint8))
+    elif im.mode == "F":
+        raise DraError(f"{path}: floating-point image; expected 8- or 16-bit integer pixels")
     return im.convert("RGB")
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def load_rgb(path: str | Path, data: bytes | None = None) -> np.ndarray:
     """H x W x 3 uint8."""
-    return np.asarray(to_rgb(open_image(path)))
+    return np.asarray(to_rgb(open_image(path, data), path))
 
 
 def load_mask(path: str | Path) -> np.ndarray:
@@ -54,6 +62,15 @@ def resize_rgb(a: np.ndarray, size: int) -> np.ndarray:
     if a.shape[0] == size and a.shape[1] == size:
         return a
     return np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR))
+
+
+def resize_mask(m: np.ndarray, size: int) -> np.ndarray:
+    """H x W bool -> size x size bool: a pixel is defect where any part of its area is (box filter,
+    so a defect one pixel wide survives downsampling)."""
+    if m.shape == (size, size):
+        return m.astype(bool)
+    box = Image.fromarray(m.astype(np.uint8) * 255).resize((size, size), Image.BOX)
+    return np.asarray(box) > 0
 
 
 def save_png(a: np.ndarray | Image.Image, path: str | Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dra.data.base import Item
 from dra.data.download import RawFile
-from dra.data.rawtools import images_in, png_name, require_dir
+from dra.data.rawtools import images_in, require_dir
 from dra.errors import DraError
 
 NAME = "lag"
@@ -25,6 +25,7 @@ SUBSETS = ("lag",)
 LICENCE = "by request from the LAG authors; research use, no redistribution"
 HOMEPAGE = "https://github.com/smilell/AG-CNN"
 EXPECTED: dict = {}
+POOL_ONLY = True  # training images only: no test set
 SKIP_FOLDERS = ("attention",)
 
 FILES = (
@@ -44,7 +45,7 @@ def items(raw: Path, subset: str) -> list[Item]:
         rel = p.relative_to(raw)
         if _skipped(rel) or any(part.startswith(("__MACOSX", ".")) for part in rel.parts):
             continue
-        name = "__".join(rel.parts[:-1] + (png_name(p),))
+        name = "__".join(rel.parts[:-1] + (p.name,))
         out.append(Item(name, "", str(rel), "train", path=p))
     if not out:
         raise DraError(f"{raw}: no fundus images found (expected image files, possibly in subfolders)")

@@ -23,7 +23,7 @@ import numpy as np
 from dra.data.base import Expected, Item
 from dra.data.download import RawFile
 from dra.data.images import is_image
-from dra.data.rawtools import find_dir, png_name, require_dir, subdirs
+from dra.data.rawtools import find_dir, require_dir, subdirs
 from dra.errors import DraError
 
 NAME = "mastcam"
@@ -73,7 +73,7 @@ def npy_rgb(path: Path) -> np.ndarray:
 def _item(p: Path, raw: Path, cls: str, split: str) -> Item:
     if p.suffix.lower() == ".npy":
         return Item(p.stem + ".png", cls, str(p.relative_to(raw)), split, load=lambda: npy_rgb(p))
-    return Item(png_name(p), cls, str(p.relative_to(raw)), split, path=p)
+    return Item(p.name, cls, str(p.relative_to(raw)), split, path=p)
 
 
 def items(raw: Path, subset: str) -> list[Item]:

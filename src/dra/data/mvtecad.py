@@ -1,8 +1,10 @@
-"""MVTec AD: the official train/test split; anomaly classes are the defect folders."""
+"""MVTec AD: the official train/test split; anomaly classes are the defect folders; every anomaly's
+pixel mask from ground_truth/<class>/<name>_mask.png."""
 
 from dra.data.base import Expected
 from dra.data.download import RawFile
-from dra.data.mvtec_layout import items  # noqa: F401
+from dra.data.mvtec_layout import empty_class_folders  # noqa: F401
+from dra.data.mvtec_layout import items as _items
 
 NAME = "mvtecad"
 SUBSETS = ("carpet", "grid", "leather", "tile", "wood", "bottle", "capsule", "pill", "transistor",
@@ -28,3 +30,7 @@ EXPECTED = {
     "zipper": Expected(240, 32, 119), "cable": Expected(224, 58, 92), "hazelnut": Expected(391, 40, 70),
     "metal_nut": Expected(220, 22, 93), "screw": Expected(320, 41, 119), "toothbrush": Expected(60, 12, 30),
 }
+
+
+def items(raw, subset):
+    return _items(raw, subset, require_masks=True)

@@ -8,7 +8,8 @@ extraction `ClassN/...`: both accepted):
 
 Conversion (PROTOCOL section 1): the normals of all ten classes and both splits form one pool (the
 75/25 split is ours); each anomaly keeps its source class `ClassN`; output names are built from
-(class, split, file) so equal file names of different classes never collide.
+(class, split, file) so equal file names of different classes never collide. An anomaly's pixel
+mask is the label image its Labels.txt row names (in Label/).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from dra.data.base import Expected, Item
 from dra.data.download import RawFile
-from dra.data.rawtools import child, find_dir, png_name, require_dir
+from dra.data.images import load_mask
+from dra.data.rawtools import child, find_dir, require_dir
 from dra.errors import DraError
 
 NAME = "optical"
@@ -38,8 +40,8 @@ def _class_dir(raw: Path, cls: str) -> Path:
     return find_dir(raw, ok, f"folder {cls}/ with Train/ and Test/")
 
 
-def parse_labels(path: Path) -> list[tuple[int, str, int]]:
-    """(label, image file, line number) per row after the header line."""
+def parse_labels(path: Path) -> list[tuple[int, str, str, int]]:
+    """(label, image file, mask file or "", line number) per row after the header line."""
     if not path.is_file():
         raise DraError(f"{path}: Labels.txt not found; every DAGM split folder has Label/Labels.txt")
     rows = []
@@ -53,7 +55,10 @@ def parse_labels(path: Path) -> list[tuple[int, str, int]]:
                            "expected index, label, image file, 0, mask file (tab separated)")
         if fields[1] not in ("0", "1"):
             raise DraError(f"{path}, line {n}: label {fields[1]!r}; expected 0 or 1")
-        rows.append((int(fields[1]), fields[2], n))
+        mask = fields[4] if len(fields) > 4 and fields[4] not in ("0", "") else ""
+        if fields[1] == "1" and not mask:
+            raise DraError(f"{path}, line {n}: anomaly {fields[2]!r} names no mask file (field 5); expected one")
+        rows.append((int(fields[1]), fields[2], mask, n))
     return rows
 
 
@@ -73,10 +78,16 @@ def items(raw: Path, subset: str) -> list[Item]:
             sdir = child(cdir, split)
             labels = child(sdir, "Label")
             labels_txt = (labels / "Labels.txt") if labels else (sdir / "Label" / "Labels.txt")
-            for label, name, n in parse_labels(labels_txt):
+            for label, name, mask_name, n in parse_labels(labels_txt):
                 p = _image(sdir, name)
                 if p is None:
                     raise DraError(f"{sdir / name}: image named in {labels_txt}, line {n}, not found")
-                out.append(Item(f"{cls}_{split}_{png_name(p)}", cls if label else "", str(p.relative_to(raw)),
-                                path=p))
+                mask = None
+                if label:
+                    m = labels_txt.parent / mask_name
+                    if not m.is_file():
+                        raise DraError(f"{m}: mask named in {labels_txt}, line {n}, not found")
+                    mask = lambda m=m: load_mask(m)  # noqa: E731
+                out.append(Item(f"{cls}_{split}_{p.name}", cls if label else "", str(p.relative_to(raw)),
+                                path=p, mask=mask))
     return out

@@ -62,12 +62,6 @@ def has_images(folder: Path) -> bool:
     return any(p.is_file() and is_image(p) for p in folder.iterdir())
 
 
-def png_name(path: Path) -> str:
-    """Output file name: a PNG keeps its name; anything else is re-encoded as PNG and keeps its old
-    name in front (`Y1.jpg` -> `Y1.jpg.png`), so two sources never meet in one name."""
-    return path.name if path.suffix.lower() == ".png" else path.name + ".png"
-
-
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header only; the full decode (and its truncation check) comes later."""
     try:

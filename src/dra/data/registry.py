@@ -18,11 +18,19 @@ DATASETS = {
     "headct": "dra.data.headct",
     "hyperkvasir": "dra.data.hyperkvasir",
     "lag": "dra.data.lag",  # external pseudo-anomaly pool only
-    "demo": "dra.data.folder",
 }
+# Layouts a dataset of any name can be in (config `layout:`): its subsets and classes are found in
+# its folder, and it has no expected counts.
+LAYOUTS = {"mvtec": "dra.data.folder"}
 
 
-def dataset_module(name: str) -> ModuleType:
+def dataset_module(name: str, layout: str | None = None) -> ModuleType:
+    """The module that converts `name`: a known dataset's own, or the module of `layout`."""
+    if layout is not None:
+        if layout not in LAYOUTS:
+            raise DraError(f"{name}: layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+        return importlib.import_module(LAYOUTS[layout])
     if name not in DATASETS:
-        raise DraError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}")
+        raise DraError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}, or a dataset of your "
+                       f"own with `layout: mvtec` (and `raw: <folder>`) in its config")
     return importlib.import_module(DATASETS[name])

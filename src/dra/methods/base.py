@@ -28,6 +28,37 @@ def require_external(data: RunData, source: str, role: str) -> ImagePool:
     return data.external
 
 
+class CycleSampler:
+    """Indices into a pool, walked through a random permutation, a fresh one (from the run's
+    generator) whenever it runs out: the authors' balanced sampler, so that a batch's anomaly slots
+    hold nearly every labeled anomaly instead of independent draws with replacement. Its state (the
+    permutation and the position in it) goes into the run's checkpoint."""
+
+    def __init__(self, n: int, gen: torch.Generator):
+        self.n, self.gen = n, gen
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+
+    def take(self, k: int) -> torch.Tensor:
+        out = []
+        while k > 0:
+            if self.perm is None or self.pos == self.n:
+                self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
+            step = min(k, self.n - self.pos)
+            out.append(self.perm[self.pos:self.pos + step])
+            self.pos += step
+            k -= step
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+    def state_dict(self) -> dict:
+        return {"n": self.n, "perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["n"] != self.n:
+            raise DraError(f"sampler state for a pool of {state['n']} images, this run's has {self.n}")
+        self.perm, self.pos = state["perm"], int(state["pos"])
+
+
 class Method(nn.Module):
     """A method is built from its parameters (config), trained by `dra.train`'s one loop through
     `loss(data)`, and asked for `score(images)` -> {"score": ..., optional per-head parts}.
@@ -47,6 +78,22 @@ class Method(nn.Module):
         self.gen = gen
 
     # --- training -------------------------------------------------------------------------
+    def begin(self, data: RunData) -> None:
+        """The start of a training phase: fresh balanced samplers over the phase's pools, then `setup`."""
+        self.samplers = {"normal": CycleSampler(len(data.normal), self.gen)}
+        if data.anomaly is not None:
+            self.samplers["anomaly"] = CycleSampler(len(data.anomaly), self.gen)
+        self.setup(data)
+
+    def sampler_state(self) -> dict:
+        return {k: s.state_dict() for k, s in self.samplers.items()}
+
+    def load_sampler_state(self, state: dict) -> None:
+        if set(state) != set(self.samplers):
+            raise DraError(f"sampler state for pools {sorted(state)}, this run has {sorted(self.samplers)}")
+        for k, s in state.items():
+            self.samplers[k].load_state_dict(s)
+
     def setup(self, data: RunData) -> None:
         """Called at the start of each training phase with that phase's data, before its first step
         (e.g. DeepSAD's centre)."""
@@ -77,16 +124,22 @@ class Method(nn.Module):
 
     # --- shared helpers -------------------------------------------------------------------
     def draw(self, pool: ImagePool, n: int) -> torch.Tensor:
-        """n images drawn uniformly with replacement, uint8 on the pool's device."""
+        """n images drawn uniformly with replacement, uint8 on the pool's device (references,
+        external images)."""
         return pool[torch.randint(len(pool), (n,), generator=self.gen)]
 
+    def cycle(self, data: RunData, pool: str, n: int) -> torch.Tensor:
+        """n images of the run's `normal` or `anomaly` pool from its balanced sampler, uint8."""
+        return getattr(data, pool)[self.samplers[pool].take(n)]
+
     def labeled_batch(self, data: RunData, n_normal: int, n_anomaly: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The balanced sampler: n_normal training normals (label 0), then n_anomaly labeled anomalies
-        (label 1), each drawn with replacement; no anomaly slots when the run has none. Float [0, 1]."""
-        parts = [to_float(self.draw(data.normal, n_normal))]
+        """The balanced batch: n_normal training normals (label 0), then n_anomaly labeled anomalies
+        (label 1), each from its pool's balanced sampler; no anomaly slots when the run has none.
+        Float [0, 1]."""
+        parts = [to_float(self.cycle(data, "normal", n_normal))]
         labels = [torch.zeros(n_normal)]
         if data.anomaly is not None and n_anomaly > 0:
-            parts.append(to_float(self.draw(data.anomaly, n_anomaly)))
+            parts.append(to_float(self.cycle(data, "anomaly", n_anomaly)))
             labels.append(torch.ones(n_anomaly))
         x = torch.cat(parts)
         return x, torch.cat(labels).to(x.device)

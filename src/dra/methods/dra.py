@@ -103,11 +103,11 @@ class DRA(Method):
     # --- verbs ------------------------------------------------------------------------------
     def make_batch(self, data):
         p = self.params
-        normal, is_pseudo = self.maybe_pseudo(to_float(self.draw(data.normal, p["batch_normal"])), data)
+        normal, is_pseudo = self.maybe_pseudo(to_float(self.cycle(data, "normal", p["batch_normal"])), data)
         labels = is_pseudo.long() * 2
         parts = [normal]
         if data.anomaly is not None and p["batch_anomaly"] > 0:
-            parts.append(to_float(self.draw(data.anomaly, p["batch_anomaly"])))
+            parts.append(to_float(self.cycle(data, "anomaly", p["batch_anomaly"])))
             labels = torch.cat([labels, torch.ones(p["batch_anomaly"], dtype=torch.long)])
         ref = self.references(data)
         return self.augment(torch.cat(parts)), ref, labels.to(normal.device)
