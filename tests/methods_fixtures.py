@@ -74,5 +74,5 @@ def train_and_score(spec: dict, data: RunData, out) -> tuple[float, dict, Traine
     """Train with the pipeline's own loop; return (AUROC, scores, trainer)."""
     trainer = Trainer(spec, data, out, torch.device("cpu"))
     trainer.fit()
-    scores = trainer.score()
+    scores, _ = trainer.score()
     return float(roc_auc_score(data.test_labels, scores["score"])), scores, trainer

@@ -17,6 +17,7 @@ from dra.data.cache import ImageCache, build_cache
 from dra.data.images import load_rgb, resize_rgb
 from dra.data.manifest import manifest_digest, read_manifest
 from dra.data.prepare import prepare_subset
+from dra.data.download import files_of
 from dra.data.registry import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,11 +77,14 @@ def test_download_rules_parse_and_plan(tmp_path):
     r = run("--list-rules")
     assert r.returncode == 0, r.stderr
     rules = set(r.stdout.split())
-    assert {f"download_{d}" for d in DATASETS if d != "demo"} | {"extract"} <= rules
-    assert "download_demo" not in rules
+    # a file with a URL is downloaded (and retried), one only a person can place has a rule of its own
+    for d in DATASETS:
+        kinds = {f.url is None for f in files_of(d)}
+        assert (f"download_{d}" in rules) == (False in kinds) and (f"place_{d}" in rules) == (True in kinds), d
+    assert "extract" in rules and "download_demo" not in rules
     r = run("-n", "d/raw/aitex/extracted", "d/raw/lag/extracted")
     assert r.returncode == 0, r.stderr
-    assert "download_aitex" in r.stdout and "download_lag" in r.stdout and "extract" in r.stdout
+    assert "download_aitex" in r.stdout and "place_lag" in r.stdout and "extract" in r.stdout
     r = run("-n", "d/raw/demo/extracted")
     assert r.returncode != 0  # not a real dataset: no rule makes it
 

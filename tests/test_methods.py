@@ -19,6 +19,7 @@ from dra.config import external_subsets, is_unsupervised, load_config, run_spec
 from dra.errors import DraError
 from dra.losses import focal_loss, outlier_exposure_loss
 from dra.methods import METHODS, method_class
+from dra.params import LOOP, declarations
 from dra.methods.base import Method
 from dra.methods.deepsad import centre_rule
 from dra.methods.dra import DRA, SIGN
@@ -42,7 +43,7 @@ def test_every_method_is_registered_configured_and_has_a_variant():
     for name in METHODS:
         cls = method_class(name)
         assert issubclass(cls, Method), name
-        assert name in cfg["methods"], name
+        assert set(LOOP) <= set(declarations(name)), name  # its module declares its parameters
         assert cfg["variants"].get(name, {}).get("method") == name, name
     assert set(NEW) <= set(METHODS)
 
@@ -62,8 +63,8 @@ def test_run_spec_resolves_outliers_per_dataset_values_and_kdad_size():
     assert is_unsupervised(cfg, "kdad") and not is_unsupervised(cfg, "deepsad")
     assert run_spec(cfg, "flos", "sdd", "sdd", "general", 10, 0)["params"]["loss"] == "focal"
     # FLOS is DevNet's configuration but for the loss
-    flos = dict(cfg["methods"]["flos"]), dict(cfg["methods"]["devnet"])
-    assert {k: v for k, v in flos[0].items() if k != "loss"} == {k: v for k, v in flos[1].items() if k != "loss"}
+    flos, devnet = declarations("flos"), declarations("devnet")
+    assert {k: v for k, v in flos.items() if k != "loss"} == {k: v for k, v in devnet.items() if k != "loss"}
 
 
 def test_external_sources_never_yield_the_runs_own_subset():

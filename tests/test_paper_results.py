@@ -1,7 +1,9 @@
-"""Shape and content checks of config/paper_results.csv, the paper's numbers transcribed once.
+"""Shape and content checks of config/paper_results.csv, the published numbers transcribed once.
 
-The expected key sets are built here from the protocol's lists (PROTOCOL.md sections 1, 2 and 5),
-independently of the CSV, so a missing, extra or mislabelled cell fails.
+Column `source` says which paper a cell comes from: `dra2022` (the DRA paper, CVPR 2022) or
+`ahl2024` (AHL, Zhu et al., CVPR 2024, Tables 1-2 as transcribed in shared/methods/AHL.md section 4).
+The expected key sets are built here from the protocol's lists (PROTOCOL.md sections 1, 2 and 5, and
+AHL.md section 4), independently of the CSV, so a missing, extra or mislabelled cell fails.
 """
 
 from itertools import product
@@ -13,10 +15,12 @@ import pytest
 CSV = Path(__file__).resolve().parents[1] / "config" / "paper_results.csv"
 
 COLUMNS = [
-    "table", "paper_row", "paper_column", "dataset", "subset", "setting",
+    "source", "table", "paper_row", "paper_column", "dataset", "subset", "setting",
     "method", "shots", "metric", "mean", "std",
 ]
 KEY = ["table", "dataset", "subset", "setting", "method", "shots"]
+FULL_KEY = ["source"] + KEY
+SOURCES = {"dra2022", "ahl2024"}
 
 MVTEC = [
     "carpet", "grid", "leather", "tile", "wood", "bottle", "capsule", "pill",
@@ -109,12 +113,35 @@ EXPECTED_COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def df():
+def full():
     return pd.read_csv(CSV)
 
 
-def test_columns(df):
-    assert list(df.columns) == COLUMNS
+@pytest.fixture(scope="module")
+def df(full):
+    """The DRA paper's rows: every check below that takes `df` is about these."""
+    return full[full["source"] == "dra2022"].reset_index(drop=True)
+
+
+def test_columns(full):
+    assert list(full.columns) == COLUMNS
+
+
+def test_sources(full):
+    assert full["source"].notna().all()
+    assert set(full["source"]) == SOURCES
+
+
+def test_rows_grouped_by_source(full):
+    """DRA's rows first, AHL's appended after them."""
+    n_dra = int((full["source"] == "dra2022").sum())
+    assert (full["source"].iloc[:n_dra] == "dra2022").all()
+    assert (full["source"].iloc[n_dra:] == "ahl2024").all()
+
+
+def test_full_key_unique(full):
+    dup = full[full.duplicated(FULL_KEY, keep=False)]
+    assert dup.empty, dup[FULL_KEY].to_string()
 
 
 def test_metric_and_types(df):
@@ -232,3 +259,97 @@ def test_table9_kdad_is_table1_kdad(df):
     t9 = _cells(df, (df["table"] == "table9_crossdomain") & (df["method"] == "kdad"))["mean"]
     t1 = _cells(df, (df["table"] == "table1_general") & (df["method"] == "kdad"))["mean"]
     pd.testing.assert_series_equal(t9, t1.loc[t9.index])
+
+
+# ---------------------------------------------------------------- AHL (CVPR 2024), Tables 1 and 2
+# Built from AHL.md section 4, independently of the CSV.
+AHL_TABLE = "table_ahl"
+AHL_GENERAL = [(d, d) for d in OTHER] + [("mvtecad", "mean")]  # Table 1 rows, in the paper's order
+AHL_HARD = [  # Table 2 rows (mean over each dataset's seen classes), in the paper's order
+    ("mvtecad", "carpet"), ("mvtecad", "metal_nut"), ("aitex", "aitex"),
+    ("elpv", "elpv"), ("mastcam", "mastcam"), ("hyperkvasir", "hyperkvasir"),
+]
+# the printed columns, in order: (shots, method); each AHL(x) column follows its base x
+AHL_COLUMNS = [
+    (10, "devnet"), (10, "ahl_devnet"), (10, "dra"), (10, "ahl_dra"),
+    (1, "devnet"), (1, "ahl_devnet"), (1, "dra"), (1, "ahl_dra"),
+]
+AHL_BASE = {"ahl_devnet": "devnet", "ahl_dra": "dra"}
+AHL_ROWS = [(ds, sub, "general") for ds, sub in AHL_GENERAL] + [(ds, sub, "hard-mean") for ds, sub in AHL_HARD]
+AHL_ORDER = [(AHL_TABLE, ds, sub, setting, m, shots) for ds, sub, setting in AHL_ROWS for shots, m in AHL_COLUMNS]
+AHL_EXPECTED = set(AHL_ORDER)
+
+
+@pytest.fixture(scope="module")
+def ahl(full):
+    return full[full["source"] == "ahl2024"].reset_index(drop=True)
+
+
+def test_ahl_expected_keys(ahl):
+    assert set(ahl["table"]) == {AHL_TABLE}
+    got = set(map(tuple, ahl[KEY].itertuples(index=False, name=None)))
+    assert got == AHL_EXPECTED, (
+        f"missing {sorted(AHL_EXPECTED - got)[:5]}, extra {sorted(got - AHL_EXPECTED)[:5]}"
+    )
+    assert len(ahl) == len(AHL_EXPECTED) == 9 * 8 + 6 * 8 == 120
+
+
+def test_ahl_no_duplicate_keys(ahl):
+    dup = ahl[ahl.duplicated(KEY, keep=False)]
+    assert dup.empty, dup[KEY].to_string()
+    # Tables 1 and 2 print the same row labels (AITEX, ELPV, ...); setting tells them apart
+    dup = ahl[ahl.duplicated(["table", "setting", "paper_row", "paper_column"], keep=False)]
+    assert dup.empty, dup.to_string()
+
+
+def test_ahl_row_order(ahl):
+    got = list(map(tuple, ahl[KEY].itertuples(index=False, name=None)))
+    assert got == AHL_ORDER
+
+
+def test_ahl_types_and_values(ahl):
+    assert set(ahl["metric"]) == {"auroc"}
+    assert ahl["shots"].dtype.kind == "i"
+    assert set(ahl["shots"]) == {1, 10}
+    assert ahl[["table", "paper_row", "paper_column", "dataset", "subset", "setting", "method"]].notna().all().all()
+    assert ahl["mean"].notna().all() and ahl["mean"].between(0, 1).all()
+    assert ahl["std"].notna().all() and ahl["std"].between(0, 1).all()
+
+
+def test_ahl_paper_column_matches_key(ahl):
+    head = {10: "Ten Training Anomaly Examples", 1: "One Training Anomaly Example"}
+    label = {"devnet": "DevNet", "ahl_devnet": "AHL(Dev)", "dra": "DRA", "ahl_dra": "AHL(DRA)"}
+    want = [f"{head[s]} / {label[m]}" for s, m in zip(ahl["shots"], ahl["method"])]
+    assert list(ahl["paper_column"]) == want
+
+
+def test_ahl_improves_on_its_base(ahl):
+    """Every published AHL(x) cell is at least x's cell in the same row and shot count."""
+    mean = ahl.set_index(["dataset", "subset", "setting", "method", "shots"])["mean"]
+    bad = []
+    for ds, sub, setting in AHL_ROWS:
+        for shots in (1, 10):
+            for m, base in AHL_BASE.items():
+                a, b = mean.loc[(ds, sub, setting, m, shots)], mean.loc[(ds, sub, setting, base, shots)]
+                if a < b:
+                    bad.append((ds, sub, setting, shots, m, a, b))
+    assert not bad, bad
+
+
+AHL_SPOT = [
+    # dataset, subset, setting, method, shots, mean, std (read off AHL.md section 4)
+    ("aitex", "aitex", "general", "ahl_dra", 10, 0.925, 0.013),
+    ("headct", "headct", "general", "dra", 10, 0.978, 0.001),  # CVPR value; arXiv Table 7 prints .988
+    ("mvtecad", "mean", "general", "ahl_devnet", 1, 0.843, 0.021),
+    ("mvtecad", "carpet", "hard-mean", "ahl_dra", 1, 0.932, 0.003),
+    ("mvtecad", "metal_nut", "hard-mean", "devnet", 10, 0.970, 0.009),
+    ("hyperkvasir", "hyperkvasir", "hard-mean", "dra", 1, 0.699, 0.009),
+]
+
+
+@pytest.mark.parametrize("key,mean,std", [((AHL_TABLE,) + s[:5], s[5], s[6]) for s in AHL_SPOT])
+def test_ahl_spot_values(ahl, key, mean, std):
+    row = ahl.set_index(KEY).loc[[key]]
+    assert len(row) == 1
+    assert row["mean"].iloc[0] == pytest.approx(mean, abs=1e-9)
+    assert row["std"].iloc[0] == pytest.approx(std, abs=1e-9)

@@ -63,7 +63,7 @@ def test_imagenet_run_with_an_empty_cache_fails_at_start_up_naming_the_command(
     assert main(train_args(tiny_config, run_inputs, out, "imagenet")) == 1
     err = capsys.readouterr().err
     assert "python -m dra weights --arch resnet18" in err
-    assert "snakemake weights" in err
+    assert "snakemake --cores 1 weights" in err
     assert str(imagenet_path("resnet18")) in err and str(offline) in err
     # it stopped before training: no result, no checkpoint
     assert not (out / "scores.csv").exists() and not (out / "metrics.json").exists()

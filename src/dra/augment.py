@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 from torchvision.transforms.v2.functional._color import _hsv_to_rgb, _rgb_to_hsv
 
+from dra.errors import DraError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
@@ -76,7 +78,7 @@ def jitter_plan(gen: torch.Generator, brightness=0.1, contrast=0.1, saturation=0
     uniform in [-h, h]) for the enabled operations, then their random order. -> [(operation, factor)]
     in the order they apply."""
     if not 0 <= hue <= 0.5:
-        raise ValueError(f"jitter hue {hue}: expected a value in [0, 0.5]")
+        raise DraError(f"jitter hue {hue}: expected a value in [0, 0.5] (a fraction of a turn)")
     ops = []
     if brightness:
         ops.append(("brightness", uniform(gen, 1 - brightness, 1 + brightness)))
@@ -251,7 +253,7 @@ def pseudo_plan(kind: str, gen: torch.Generator, h: int, w: int, params: dict) -
     if kind == "cpscar":
         return cp_scar_plan(gen, h, w, tuple(params["scar_width"]), tuple(params["scar_length"]),
                             tuple(params["scar_rotation"]), jitter)
-    raise ValueError(f"unknown in-image pseudo-anomaly source {kind!r}; expected cutmix, cpscar or cpmix")
+    raise DraError(f"unknown in-image pseudo-anomaly source {kind!r}; expected cutmix, cpscar or cpmix")
 
 
 def paste(x: torch.Tensor, rows: Sequence[int], plans: Sequence[Paste]) -> torch.Tensor:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dra.config import DEFAULT_CONFIG, external_subsets, load_config, run_spec
+from dra.config import DEFAULT_CONFIG, external_subsets, is_unsupervised, load_config, run_spec
 from dra.data.cache import ImageCache, build_cache
 from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
@@ -66,14 +66,12 @@ def bench_spec(method: str, size: int, seed: int = 0, iterations: int = 1) -> tu
     """The method's protocol parameters (config.yaml: batch sizes, scales, augmentation) on the
     generated dataset (demo.yaml's dataset entry: external sources map to its other subset), at
     `size` px, random start, one epoch of `iterations`. -> (spec, the config it came from)."""
-    protocol = load_config(DEFAULT_CONFIG)
     cfg = load_config(DEFAULT_CONFIG, DEMO_CONFIG)
-    cfg["methods"] = protocol["methods"]
-    shots = 0 if cfg["methods"][method].get("unsupervised") else 10
+    cfg["methods"] = load_config(DEFAULT_CONFIG).get("methods") or {}  # the protocol's, not the demo's budget
+    shots = 0 if is_unsupervised(cfg, method) else 10
     spec = run_spec(cfg, method, "demo", SUBSET, "general", shots, seed)
     spec["image_size"], spec["weights"] = int(size), "none"
     spec["params"].update(epochs=1, iterations=int(iterations))
-    spec["params"].pop("finetune_epochs", None)
     return spec, cfg
 
 

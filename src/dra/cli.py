@@ -19,11 +19,15 @@ STAGES = {
     "datasets": ("dra.commands.datasets", "list datasets: state, licence, where their files go"),
     "cache": ("dra.commands.cache", "decode and resize a prepared subset once into a uint8 array"),
     "split": ("dra.commands.split", "write a general or hard split (JSON) for one seed"),
+    "params": ("dra.commands.params", "list each method's parameters: defaults and allowed values"),
     "train": ("dra.commands.train", "train one run and write scores.csv + metrics.json"),
-    "collect": ("dra.commands.collect", "gather every run's metrics into runs.csv"),
-    "table": ("dra.commands.table", "write one paper table as CSV, Markdown and LaTeX"),
+    "maps": ("dra.commands.maps", "anomaly maps of a few test anomalies from a run's trained model"),
+    "layout": ("dra.commands.layout", "write a table's or figure's layout (what the workflow planned for it)"),
+    "collect": ("dra.commands.collect", "gather the given runs' metrics into runs.csv"),
+    "table": ("dra.commands.table", "write one paper table as CSV, Markdown, LaTeX and HTML"),
     "reproduction": ("dra.commands.reproduction", "list every table's cells flagged against the paper"),
     "plot": ("dra.commands.plot", "draw one paper figure"),
+    "summary": ("dra.commands.summary", "what a configuration ran (the report's landing page)"),
     "weights": ("dra.commands.weights", "fill the pretrained-weights cache (online machines only)"),
     "bench": ("dra.commands.bench", "measure training images/s and peak memory per method"),
 }
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(STAGES[argv[0]][0])
     stage_parser = argparse.ArgumentParser(prog=f"python -m dra {argv[0]}", description=STAGES[argv[0]][1])
     module.configure(stage_parser)
-    args = stage_parser.parse_args(argv[1:])
+    args = stage_parser.parse_intermixed_args(argv[1:])  # positional file lists may follow the options
     try:
         module.run(args)
     except DraError as e:

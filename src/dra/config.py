@@ -1,18 +1,26 @@
-"""The effective configuration of one run, resolved from config.yaml (no torch import: the
-Snakefile calls this at parse time)."""
+"""The effective configuration of one run, resolved from config.yaml and checked against the methods'
+declared parameters (no torch import: the Snakefile calls this at parse time).
+
+A run's parameters are its method's declared defaults (dra.params), then the config's
+`methods.<method>` overrides, then its variant's; `budget` scales every method's training length."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 from dra.errors import DraError
+from dra.params import check_params, closest, defaults, module_constant
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+EXTERNAL = ("mvtecad", "lag")  # sources of external pseudo anomalies / outliers
+# pixel metrics: maps smoothed by a Gaussian of `sigma` input pixels, compared with the masks at `size`
+LOCALIZATION = {"size": 256, "sigma": 4.0}
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -30,18 +38,44 @@ def load_config(*paths: str | Path) -> dict:
     return cfg
 
 
-def method_params(cfg: dict, variant: str) -> tuple[str, dict]:
+def variant_config(cfg: dict, variant: str) -> dict:
     if variant not in cfg["variants"]:
-        raise DraError(f"unknown variant {variant!r}; expected one of {sorted(cfg['variants'])}")
-    v = dict(cfg["variants"][variant])
-    method = v.pop("method")
-    if method not in cfg["methods"]:
-        raise DraError(f"variant {variant!r} names method {method!r}, which config 'methods' lacks")
-    return method, deep_merge(cfg["methods"][method], v)
+        raise DraError(f"unknown variant {variant!r}{closest(variant, cfg['variants'])}; expected one of "
+                       f"{sorted(cfg['variants'])}")
+    return cfg["variants"][variant]
+
+
+def variant_method(cfg: dict, variant: str) -> str:
+    from dra.methods import METHODS
+
+    method = variant_config(cfg, variant).get("method")
+    if method not in METHODS:
+        raise DraError(f"config variants.{variant}: method {method!r}{closest(str(method), METHODS)}; expected one of "
+                       f"{list(METHODS)}")
+    return method
+
+
+def method_params(cfg: dict, variant: str) -> tuple[str, dict]:
+    """(method, parameters) of a variant: declared defaults < methods.<method> < the variant's keys,
+    each layer checked (an unknown key or a bad value is an error naming it)."""
+    method = variant_method(cfg, variant)
+    over_method = check_params(method, cfg.get("methods", {}).get(method) or {}, f"config methods.{method}")
+    over_variant = {k: v for k, v in variant_config(cfg, variant).items() if k != "method"}
+    over_variant = check_params(method, over_variant, f"config variants.{variant}")
+    return method, deep_merge(deep_merge(defaults(method), over_method), over_variant)
+
+
+def check_methods_section(cfg: dict) -> None:
+    from dra.methods import METHODS
+
+    for name in cfg.get("methods") or {}:
+        if name not in METHODS:
+            raise DraError(f"config methods: unknown method {name!r}{closest(name, METHODS)}; expected some of "
+                           f"{list(METHODS)}")
 
 
 def is_unsupervised(cfg: dict, variant: str) -> bool:
-    return bool(method_params(cfg, variant)[1].get("unsupervised", False))
+    return bool(module_constant(variant_method(cfg, variant), "UNSUPERVISED", False))
 
 
 def per_dataset(value, dataset: str):
@@ -51,17 +85,34 @@ def per_dataset(value, dataset: str):
     return value
 
 
+def dataset_config(cfg: dict, dataset: str) -> dict:
+    if dataset not in cfg["datasets"]:
+        raise DraError(f"unknown dataset {dataset!r}{closest(dataset, cfg['datasets'])}; expected one of "
+                       f"{sorted(cfg['datasets'])}")
+    return cfg["datasets"][dataset]
+
+
+def scaled(epochs: int, budget: float) -> int:
+    """Training length under `budget`: at least one epoch of anything that trains at all."""
+    return max(1, round(epochs * budget)) if epochs else 0
+
+
 def variant_spec(cfg: dict, variant: str, dataset: str) -> dict:
     """The part of a run's spec fixed by its variant and dataset: method, image size, parameters."""
     method, params = method_params(cfg, variant)
-    ds = cfg["datasets"][dataset]
+    ds = dataset_config(cfg, dataset)
     params = {k: per_dataset(v, dataset) for k, v in params.items()}
     if params.get("pseudo") == "auto":
         params["pseudo"] = ds.get("pseudo_source", "cutmix")
     if params.get("outliers") == "auto":
         params["outliers"] = ds.get("outlier_source", "mvtecad")
+    budget = float(cfg.get("budget", 1.0))
+    params["epochs"] = scaled(params["epochs"], budget)
+    if params.get("finetune_epochs"):
+        params["finetune_epochs"] = scaled(params["finetune_epochs"], budget)
     size = params.pop("image_size", None) or ds["image_size"]
-    return {"method": method, "image_size": int(size), "params": params, "weights": cfg.get("weights", "imagenet")}
+    return {"method": method, "image_size": int(size), "params": params, "weights": cfg.get("weights", "imagenet"),
+            "budget": budget, "localization": {**LOCALIZATION, **(cfg.get("localization") or {})}}
 
 
 def run_spec(
@@ -75,11 +126,8 @@ def run_spec(
     return {
         "variant": variant, "method": v["method"], "dataset": dataset, "subset": subset, "setting": setting,
         "shots": int(shots), "seed": int(seed), "image_size": v["image_size"], "params": v["params"],
-        "weights": v["weights"],
+        "weights": v["weights"], "budget": v["budget"], "localization": v["localization"],
     }
-
-
-EXTERNAL = ("mvtecad", "lag")  # sources of external pseudo anomalies / outliers
 
 
 def external_source(cfg: dict, spec: dict) -> str | None:
@@ -95,7 +143,24 @@ def external_source(cfg: dict, spec: dict) -> str | None:
 
 
 def subsets(cfg: dict, dataset: str) -> list[str]:
-    return list(cfg["datasets"][dataset].get("subsets", [dataset]))
+    """The config's `subsets`; for a dataset of the user's own without them, the subset folders of its
+    `raw` folder (read once: a folder listing, no image is opened)."""
+    ds = dataset_config(cfg, dataset)
+    if "subsets" in ds:
+        return list(ds["subsets"])
+    if ds.get("layout") and ds.get("raw"):
+        return list(_discovered(str(ds["raw"]), dataset))
+    return [dataset]
+
+
+@lru_cache(maxsize=None)
+def _discovered(raw: str, dataset: str) -> tuple[str, ...]:
+    from dra.data.mvtec_layout import discover_subsets
+
+    try:
+        return discover_subsets(Path(raw))
+    except DraError as e:
+        raise DraError(f"config datasets.{dataset}.raw: {e}") from None
 
 
 def external_subsets(cfg: dict, spec: dict) -> list[tuple[str, str]]:
@@ -103,6 +168,9 @@ def external_subsets(cfg: dict, spec: dict) -> list[tuple[str, str]]:
     src = external_source(cfg, spec)
     if src is None:
         return []
+    if src not in cfg["datasets"]:
+        raise DraError(f"{spec['variant']} on {spec['dataset']}: its external source {src!r} is not a dataset of the "
+                       f"config (datasets: {sorted(cfg['datasets'])})")
     pairs = [(src, s) for s in subsets(cfg, src) if (src, s) != (spec["dataset"], spec["subset"])]
     if not pairs:
         raise DraError(f"external source {src!r} for {spec['dataset']}/{spec['subset']} has no other subsets")

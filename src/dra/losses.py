@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dra.errors import DraError
+
 
 def deviation_loss(score: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None,
                    samples: int = 5000, margin: float = 5.0) -> torch.Tensor:
@@ -45,4 +47,4 @@ def head_loss(name: str, score: torch.Tensor, target: torch.Tensor, generator: t
         return bce_loss(score, target)
     if name == "focal":
         return focal_loss(score, target, params["focal_alpha"], params["focal_gamma"])
-    raise ValueError(f"unknown loss {name!r}; expected deviation, bce or focal")
+    raise DraError(f"unknown loss {name!r}; expected deviation, bce or focal")

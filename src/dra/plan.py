@@ -1,46 +1,78 @@
-"""The job matrix, from the config alone (no data needed): which runs each table shows.
+"""The job matrix, from the config alone (no data needed): which runs each table or figure shows.
+
+An artefact (table or figure) is sections of rows x columns (variants x shots). The config's
+`select:` narrows every artefact to the datasets, variants, shots and settings it names (and `tables`
+to the artefacts it names); an artefact left without cells is dropped, unless `select.tables` asked
+for it by name. A dataset of the user's own (`layout:` in its config) joins the general sections
+(and, where it lists hard classes, the hard sections) of every artefact with `user_datasets: true`.
 
 Used by the Snakefile at parse time, so it stays cheap and imports neither torch nor pandas."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from dra.config import is_unsupervised, subsets
+from dra.config import dataset_config, is_unsupervised, subsets, variant_spec
 from dra.errors import DraError
+from dra.params import closest
+from dra.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard
+
+SELECT_KEYS = ("datasets", "variants", "tables", "shots", "settings")
 
 
-@dataclass(frozen=True, order=True)
-class Run:
-    variant: str
-    dataset: str
-    subset: str
-    setting: str
-    shots: int
-    seed: int
+def artefacts_declared(cfg: dict) -> list[str]:
+    return [*cfg.get("tables", {}), *cfg.get("plots", {})]
 
-    def path(self, results: str) -> str:
-        return (f"{results}/runs/{self.variant}/{self.dataset}/{self.subset}/{self.setting}/"
-                f"{self.shots}shot/seed{self.seed}")
+
+def selection(cfg: dict) -> dict:
+    """The config's `select:`, checked: every name must exist."""
+    sel = cfg.get("select") or {}
+    unknown = sorted(set(sel) - set(SELECT_KEYS))
+    if unknown:
+        raise DraError(f"config select: unknown key {unknown[0]!r}{closest(unknown[0], SELECT_KEYS)}; expected some "
+                       f"of {list(SELECT_KEYS)}")
+    known = {"datasets": list(cfg["datasets"]), "variants": list(cfg["variants"]),
+             "tables": artefacts_declared(cfg), "settings": list(SECTION_KINDS)}
+    for key, names in known.items():
+        for name in sel.get(key) or []:
+            if name not in names:
+                raise DraError(f"config select.{key}: {name!r} does not exist{closest(str(name), names)}; expected "
+                               f"some of {names}")
+    for k in sel.get("shots") or []:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise DraError(f"config select.shots: {k!r}; expected positive integers (1, 10)")
+    return sel
+
+
+def _selected(sel: dict, key: str, name) -> bool:
+    return not sel.get(key) or name in sel[key]
 
 
 def parse_row_spec(cfg: dict, item: str) -> list[tuple[str, str]]:
     """'mvtecad' -> every subset of mvtecad; 'mvtecad/carpet' -> that subset."""
     dataset, _, subset = item.partition("/")
     if dataset not in cfg["datasets"]:
-        raise DraError(f"table row {item!r}: unknown dataset {dataset!r}; expected one of {sorted(cfg['datasets'])}")
+        raise DraError(f"table row {item!r}: unknown dataset {dataset!r}{closest(dataset, cfg['datasets'])}; "
+                       f"expected one of {sorted(cfg['datasets'])}")
     names = subsets(cfg, dataset)
     if subset and subset not in names:
-        raise DraError(f"table row {item!r}: unknown subset {subset!r}; expected one of {names}")
+        raise DraError(f"table row {item!r}: unknown subset {subset!r}{closest(subset, names)}; expected one of {names}")
     return [(dataset, subset)] if subset else [(dataset, s) for s in names]
 
 
 def hard_classes(cfg: dict, dataset: str, subset: str) -> list[str]:
-    hard = cfg["datasets"][dataset].get("hard", {})
-    if subset not in hard:
+    hard_cfg = dataset_config(cfg, dataset).get("hard", {})
+    if subset not in hard_cfg:
         raise DraError(f"hard setting asked for {dataset}/{subset}, but config datasets.{dataset}.hard lists "
                        f"no classes for it")
-    return list(hard[subset])
+    return list(hard_cfg[subset])
+
+
+def check_hard_setting(cfg: dict, dataset: str, subset: str, setting: str) -> None:
+    """A hard setting names a class the dataset's config lists for that subset."""
+    cls = setting[len("hard-"):]
+    listed = dataset_config(cfg, dataset).get("hard", {}).get(subset, [])
+    if cls not in listed:
+        raise DraError(f"setting {setting!r} of {dataset}/{subset}: class {cls!r} is not among the hard classes "
+                       f"config datasets.{dataset}.hard.{subset} lists ({listed}){closest(cls, listed)}")
 
 
 def artefact(cfg: dict, name: str) -> dict:
@@ -48,32 +80,57 @@ def artefact(cfg: dict, name: str) -> dict:
     for kind in ("tables", "plots"):
         if name in cfg.get(kind, {}):
             return cfg[kind][name]
-    raise DraError(f"unknown table or figure {name!r}; expected one of "
-                   f"{sorted([*cfg.get('tables', {}), *cfg.get('plots', {})])}")
+    raise DraError(f"unknown table or figure {name!r}{closest(name, artefacts_declared(cfg))}; expected one of "
+                   f"{sorted(artefacts_declared(cfg))}")
+
+
+def user_datasets(cfg: dict) -> list[str]:
+    return [d for d, c in cfg["datasets"].items() if c.get("layout") and not c.get("source") == "synth"]
+
+
+def section_items(cfg: dict, spec: dict, section: dict) -> list[str]:
+    """A section's dataset entries, plus the user's own datasets where the artefact takes them."""
+    items = list(section["datasets"])
+    if spec.get("user_datasets") and section["setting"] in ("general", "hard"):
+        named = {i.partition("/")[0] for s in spec["sections"] for i in s["datasets"]}
+        for d in user_datasets(cfg):
+            if d not in named and (section["setting"] == "general" or dataset_config(cfg, d).get("hard")):
+                items.append(d)
+    return items
 
 
 def section_rows(cfg: dict, name: str, section: dict) -> list[tuple[str, str, str]]:
+    sel = selection(cfg)
+    spec = artefact(cfg, name)
+    kind = section["setting"]
+    if kind not in SECTION_KINDS:
+        raise DraError(f"{name}: section setting {kind!r}; expected one of {list(SECTION_KINDS)}")
+    if not _selected(sel, "settings", kind):
+        return []
     rows = []
-    for item in section["datasets"]:
+    for item in section_items(cfg, spec, section):
         for dataset, subset in parse_row_spec(cfg, item):
-            kind = section["setting"]
+            if not _selected(sel, "datasets", dataset):
+                continue
             if kind == "general":
-                rows.append((dataset, subset, "general"))
+                rows.append((dataset, subset, GENERAL))
             elif kind == "hard":
-                rows += [(dataset, subset, f"hard-{c}") for c in hard_classes(cfg, dataset, subset)]
-            elif kind == "crossdomain":  # train on each source subset, fine-tune and test on this one
-                rows += [(dataset, subset, f"from-{src}") for src in section["sources"] if src != subset]
-            else:
-                raise DraError(f"{name}: section setting {kind!r}; expected general, hard or crossdomain")
+                hard_cfg = dataset_config(cfg, dataset).get("hard", {})
+                if subset not in hard_cfg and item == dataset and dataset in user_datasets(cfg):
+                    continue  # a user's dataset with hard classes for some of its subsets only
+                rows += [(dataset, subset, hard(c)) for c in hard_classes(cfg, dataset, subset)]
+            else:  # train on each source subset, fine-tune and test on this one
+                rows += [(dataset, subset, from_source(src)) for src in section["sources"] if src != subset]
     return rows
 
 
 def table_cells(cfg: dict, name: str) -> list[tuple[tuple[str, str, str], str]]:
     """(row, variant) pairs in display order; a section may narrow the artefact's variants."""
     spec = artefact(cfg, name)
+    sel = selection(cfg)
     out = []
     for section in spec["sections"]:
-        variants = section.get("variants", spec["variants"])
+        variants = [v for v in section.get("variants", spec["variants"]) if _selected(sel, "variants", v)]
         out += [(row, v) for row in section_rows(cfg, name, section) for v in variants]
     return out
 
@@ -84,11 +141,18 @@ def table_rows(cfg: dict, name: str) -> list[tuple[str, str, str]]:
 
 
 def shots_for(cfg: dict, name: str, variant: str) -> list[int]:
-    return [0] if is_unsupervised(cfg, variant) else list(artefact(cfg, name)["shots"])
+    if is_unsupervised(cfg, variant):
+        return [0]
+    sel = selection(cfg)
+    return [k for k in artefact(cfg, name)["shots"] if _selected(sel, "shots", k)]
 
 
 def seeds_for(cfg: dict, name: str) -> list[int]:
-    return list(artefact(cfg, name).get("seeds", cfg["seeds"]))
+    """The artefact's seeds: its own `seeds`, else the config's (a heatmap figure: the first of them)."""
+    spec = artefact(cfg, name)
+    if "seeds" in spec:
+        return list(spec["seeds"])
+    return list(cfg["seeds"][:1] if spec.get("kind") == "heatmaps" else cfg["seeds"])
 
 
 def table_runs(cfg: dict, name: str) -> list[Run]:
@@ -100,11 +164,61 @@ def table_runs(cfg: dict, name: str) -> list[Run]:
 
 
 def artefacts(cfg: dict) -> list[str]:
-    return [*cfg.get("tables", {}), *cfg.get("plots", {})]
+    """The artefacts the selection covers: those with cells (and any `select.tables` names)."""
+    sel = selection(cfg)
+    out = []
+    for name in artefacts_declared(cfg):
+        if not _selected(sel, "tables", name):
+            continue
+        if not table_runs(cfg, name):
+            if sel.get("tables"):
+                raise DraError(f"config select: {name} has no cells for this selection ({_describe(sel)}); "
+                               "widen the selection or leave it out of select.tables")
+            continue
+        out.append(name)
+    return out
+
+
+def _describe(sel: dict) -> str:
+    return ", ".join(f"{k}: {sel[k]}" for k in SELECT_KEYS if sel.get(k)) or "everything"
+
+
+def tables(cfg: dict) -> list[str]:
+    return [a for a in artefacts(cfg) if a in cfg.get("tables", {})]
+
+
+def plots(cfg: dict) -> list[str]:
+    return [a for a in artefacts(cfg) if a in cfg.get("plots", {})]
 
 
 def all_runs(cfg: dict) -> list[Run]:
     return sorted({r for name in artefacts(cfg) for r in table_runs(cfg, name)})
+
+
+def dataset_labels(cfg: dict, datasets) -> dict[str, str]:
+    return {d: cfg["datasets"][d].get("label", d) for d in datasets}
+
+
+def provenance(cfg: dict, runs: list[Run]) -> dict:
+    """What a table or the report says was run: datasets, variants, seeds, budget, weights, image
+    sizes (per dataset and variant where a method has its own), training length per variant."""
+    datasets = list(dict.fromkeys(r.dataset for r in runs))
+    variants = list(dict.fromkeys(r.variant for r in runs))
+    sizes, epochs = {}, {}
+    for v in variants:
+        for d in datasets:
+            if any(r.variant == v and r.dataset == d for r in runs):
+                s = variant_spec(cfg, v, d)
+                sizes.setdefault(d, set()).add(s["image_size"])
+                epochs.setdefault(v, set()).add(s["params"]["epochs"])
+    return {
+        "datasets": dataset_labels(cfg, datasets), "variants": variants,
+        "seeds": sorted({r.seed for r in runs}), "budget": float(cfg.get("budget", 1.0)),
+        "weights": cfg.get("weights", "imagenet"),
+        "image_sizes": {d: sorted(s) for d, s in sizes.items()},
+        "epochs": {v: sorted(e) for v, e in epochs.items()},
+        "runs": len(runs),
+    }
 
 
 def table_layout(cfg: dict, name: str) -> dict:
@@ -112,13 +226,20 @@ def table_layout(cfg: dict, name: str) -> dict:
     spec = artefact(cfg, name)
     variants = list(dict.fromkeys(v for _, v in table_cells(cfg, name)))
     shots = sorted({k for v in variants for k in shots_for(cfg, name, v)})
+    rows = table_rows(cfg, name)
     return {
         "name": name,
         "caption": spec.get("caption", name),
-        "rows": [list(r) for r in table_rows(cfg, name)],
+        "rows": [list(r) for r in rows],
         "cells": [[*row, v] for row, v in table_cells(cfg, name)],
         "columns": [[v, k] for k in shots for v in variants if k in shots_for(cfg, name, v)],
         "seeds": seeds_for(cfg, name),
         "mean_rows": spec.get("mean_rows", True),
-        **({"labels": spec["labels"]} if "labels" in spec else {}),
+        "metrics": list(spec.get("metrics", ["auroc"])),
+        "labels": spec.get("labels", {}),
+        "dataset_labels": dataset_labels(cfg, dict.fromkeys(d for d, _, _ in rows)),
+        "provenance": {**provenance(cfg, table_runs(cfg, name)), "variants": variants},
+        "kind": spec.get("kind", "bars"),
+        **({"images": spec["images"]} if "images" in spec else {}),
     }
+

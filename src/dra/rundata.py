@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,3 +48,5 @@ class RunData:
     test_classes: list[str]
     image_size: int
     device: torch.device
+    test_masks: np.ndarray | None = None  # N x S x S bool (normals all False); None: the subset has no masks
+    base_model: Path | None = None        # AHL: the trained model of the run it builds on

@@ -6,11 +6,13 @@ import warnings
 
 import torch
 
+from dra.errors import DraError
+
 
 class Schedule:
     def __init__(self, optimizer: torch.optim.Optimizer, step: int, gamma: float, at: str):
         if at not in ("start", "end"):
-            raise ValueError(f"scheduler_at {at!r}: expected start or end")
+            raise DraError(f"scheduler_at {at!r}: expected start or end")
         self.at = at
         self.sched = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=gamma)
 
@@ -36,6 +38,7 @@ class Schedule:
 
 def make_optimizer(model: torch.nn.Module, params: dict) -> tuple[torch.optim.Optimizer, Schedule]:
     """Adam with L2 weight decay (not AdamW), as the authors' code."""
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=params["lr"],
-                           weight_decay=params["weight_decay"])
+    trainable = model.trainable_parameters() if hasattr(model, "trainable_parameters") else [
+        p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=params["lr"], weight_decay=params["weight_decay"])
     return opt, Schedule(opt, params["lr_step"], params["lr_gamma"], params["scheduler_at"])

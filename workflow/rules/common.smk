@@ -1,32 +1,52 @@
-# Config validation and the helpers rules use: the job matrix, paths, code tracking.
+# The workflow's domain API: the configuration checked, the targets it selects, the paths of the run
+# key (dra.runkey) and the input functions the rules use. Planning-speed measures that reach into
+# Snakemake itself live in engine.smk.
 import functools
 import hashlib
-import inspect
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
-from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
-from snakemake.resources import Resource
-from snakemake.settings.types import DeploymentMethod
+from snakemake.settings.types import DeploymentMethod, ExecMode
 from snakemake.utils import validate
 
-from dra.data.download import files_of
-from dra.data.registry import DATASETS, LAYOUTS
+from dra import runkey
 from dra.config import (
     external_subsets,
-    method_params,
     per_dataset,
     run_spec,
     subsets,
+    variant_method,
     variant_spec,
 )
-from dra.plan import all_runs, table_layout, table_runs
+from dra.configcheck import check_config, coerce
+from dra.data.download import files_of
+from dra.data.registry import DATASETS, LAYOUTS
+from dra.errors import DraError
+from dra.methods import METHODS
+from dra.nets.weights import IMAGENET_FILES, imagenet_path, weight_files
+from dra.plan import (
+    all_runs,
+    check_hard_setting,
+    plots,
+    provenance,
+    table_cells,
+    table_layout,
+    table_runs,
+    tables,
+)
+from dra.runkey import Run, pattern
 from dra.sources import source_files
 
-validate(config, "../schemas/config.schema.yaml")
+try:
+    coerce(config)
+    validate(config, "../schemas/config.schema.yaml")
+    check_config(config)
+except DraError as e:
+    raise WorkflowError(f"configuration: {e}") from None
 
 # Without --use-conda, jobs use the interpreter running Snakemake (a venv need not be activated);
 # a conda job's activation puts its own python first.
@@ -38,9 +58,13 @@ DATA = config["paths"]["data"]
 RES = config["paths"]["results"]
 ROOT = Path(workflow.basedir).parent
 SYNTH = [d for d, c in config["datasets"].items() if c.get("source") == "synth"]
-REAL = [d for d in config["datasets"] if d not in SYNTH]
-TABLES = list(config["tables"])
-PLOTS = list(config.get("plots", {}))
+try:
+    TABLES = tables(config)
+    PLOTS = plots(config)
+    RUNS = all_runs(config)
+except DraError as e:
+    raise WorkflowError(f"configuration: {e}") from None
+PARTIAL = bool(config.get("partial", False))
 
 # --use-conda: the env files install this package with `pip: -e ../..`, which conda resolves from
 # the folder of the env file it is given, Snakemake's copy in the conda prefix. Only the default
@@ -58,22 +82,16 @@ if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
         )
 
 
-def signature_once(func):
-    """Store a function's signature for Snakemake (its own hook), which otherwise inspects it again at
-    every call, several per job; for the 3,207 training jobs of the paper protocol that is 2 s.
-    """
-    overwrite_function_params(func, inspect.signature(func).parameters)
-    return func
-
-
-# The same for Snakemake's own Resource.evaluate, whose signature it inspects at every resource of
-# every job (33,000 times for the paper protocol: about 1 s of a dry run). Its bound methods see the
-# function's attribute; it takes **kwargs, so Snakemake passes it the same arguments either way.
-signature_once(Resource.evaluate)
-
-
 def alternation(names):
     return "|".join(sorted(names)) or "(?!)"
+
+
+def at_data(template):
+    return pattern(template, data=DATA)
+
+
+def at_results(template):
+    return pattern(template, results=RES)
 
 
 def code(*modules):
@@ -91,18 +109,8 @@ def code_digest(*modules):
     return h.hexdigest()[:16]
 
 
-@signature_once
-def train_code(wc):
-    return code_digest("dra.commands.train", f"dra.methods.{_spec_method(wc.variant)}")
-
-
-@functools.cache
-def _spec_method(variant):
-    return method_params(config, variant)[0]
-
-
 def dataset_code(dataset):
-    """The module that converts `dataset` (the layout's, for a dataset of the user's own)."""
+    """The module that converts `dataset` (its layout's, for a dataset of the user's own)."""
     layout = config["datasets"][dataset].get("layout")
     return LAYOUTS[layout] if layout else DATASETS[dataset]
 
@@ -116,37 +124,21 @@ def check_counts(dataset):
     return config["datasets"][dataset].get("check_counts", True)
 
 
-def raw_input(dataset):
-    if dataset in SYNTH:
-        return f"{DATA}/raw/{dataset}/generated"
-    return raw_folder(dataset)
-
-
-def manifest(dataset, subset):
-    return f"{DATA}/prepared/{dataset}/{subset}/manifest.csv"
-
-
-def cache(dataset, subset, size):
-    return f"{DATA}/cache/{dataset}/{subset}/{size}.npy"
-
-
-def run_dir(variant, dataset, subset, setting, shots, seed):
-    return f"{RES}/runs/{variant}/{dataset}/{subset}/{setting}/{shots}shot/seed{seed}"
-
-
-def spec_of(wc):
-    return _spec(
-        wc.variant, wc.dataset, wc.subset, wc.setting, int(wc.shots), int(wc.seed)
-    )
+# --- run specs -------------------------------------------------------------------------------------
 
 
 @functools.cache
-def _variant_spec(variant, dataset):
+def variant_of(variant, dataset):
     return variant_spec(config, variant, dataset)
 
 
 @functools.cache
-def _spec(variant, dataset, subset, setting, shots, seed):
+def method_of(variant):
+    return variant_method(config, variant)
+
+
+@functools.cache
+def spec(variant, dataset, subset, setting, shots, seed):
     # the DAG asks for a run's spec several times (inputs, params): resolve it once, and the
     # variant's part (a deep merge of its method's parameters) once per variant and dataset
     return run_spec(
@@ -155,28 +147,264 @@ def _spec(variant, dataset, subset, setting, shots, seed):
         dataset,
         subset,
         setting,
-        shots,
-        seed,
-        resolved=_variant_spec(variant, dataset),
+        int(shots),
+        int(seed),
+        resolved=variant_of(variant, dataset),
     )
 
 
 @functools.cache
 def spec_json(variant, dataset, subset, setting, shots, seed):
     return json.dumps(
-        _spec(variant, dataset, subset, setting, int(shots), int(seed)), sort_keys=True
+        spec(variant, dataset, subset, setting, shots, seed), sort_keys=True
     )
 
 
+@functools.cache
+def method_module(variant):
+    return METHODS[method_of(variant)]
+
+
+def model_consumers():
+    """Variants whose runs' trained models a later step reads: the base of every AHL variant the
+    selection runs, and the variants whose anomaly maps a selected figure draws."""
+    out = set()
+    for v in {r.variant for r in RUNS}:
+        base = variant_of(v, RUNS[0].dataset)["params"].get("base")
+        if base:
+            out.add(base)
+    for name in PLOTS:
+        if config["plots"][name].get("kind") == "heatmaps":
+            out |= {v for _, v in table_cells(config, name)}
+    return out
+
+
+def run_of(wc):
+    return Run(
+        wc.variant, wc.dataset, wc.subset, wc.setting, int(wc.shots), int(wc.seed)
+    )
+
+
+# --- targets ---------------------------------------------------------------------------------------
+
+
+def metrics_files(runs):
+    return [runkey.run_file(r, RES, "metrics") for r in runs]
+
+
+def artefact_layout(wc):
+    """What a table, figure or the summary is to show (the layout stage writes it to a file)."""
+    if wc.name == "summary":
+        plan = {
+            "name": "summary",
+            "provenance": provenance(config, RUNS),
+            "runs": [list(r.words().values()) for r in RUNS],
+            "tables": TABLES,
+            "plots": PLOTS,
+            "partial": PARTIAL,
+            "results": RES,
+        }
+        return json.dumps(plan, sort_keys=True)
+    return json.dumps(table_layout(config, wc.name), sort_keys=True)
+
+
+def existing(paths):
+    """`partial: true`: tables and figures from the runs done so far (none is started for them)."""
+    return [p for p in paths if Path(p).is_file()] if PARTIAL else paths
+
+
+def table_file(name, ext):
+    return runkey.table_file(RES, name, ext)
+
+
+def table_pattern(ext):
+    return pattern(runkey.TABLE, results=RES, ext=ext)
+
+
+def plot_pattern(ext):
+    return pattern(runkey.PLOT, results=RES, ext=ext)
+
+
+def layout_file(name):
+    return at_results(runkey.LAYOUT).replace("{name}", name)
+
+
+def summary_file(ext):
+    return runkey.SUMMARY.format(results=RES, ext=ext)
+
+
+LAYOUT_LOG = "{results}/logs/layout/{name}.log"
+
+
+def all_targets():
+    out = [table_file(t, ext) for t in TABLES for ext in ("csv", "md", "tex", "html")]
+    out += [table_file("reproduction", ext) for ext in ("csv", "md")] if TABLES else []
+    out += [
+        runkey.PLOT.format(results=RES, plot=p, ext=e)
+        for p in PLOTS
+        for e in ("png", "pdf")
+    ]
+    out += [at_results(runkey.RUNS_CSV), summary_file("md")]
+    return out
+
+
+def heatmap_inputs(name):
+    """The anomaly maps a heatmap figure draws (one file per run it shows), else none."""
+    if config["plots"][name].get("kind") != "heatmaps":
+        return []
+    return [
+        at_results(runkey.MAPS).format(**r.words()) for r in table_runs(config, name)
+    ]
+
+
+def heatmap_images():
+    """Test anomalies per row of the heatmap figures (the largest any of them asks for)."""
+    asked = [
+        config["plots"][p].get("images", 3)
+        for p in PLOTS
+        if config["plots"][p].get("kind") == "heatmaps"
+    ]
+    return max(asked, default=3)
+
+
+# --- inputs of a training run ----------------------------------------------------------------------
+
+
+def cache_file(dataset, subset, size):
+    return at_data(runkey.CACHE).format(dataset=dataset, subset=subset, size=size)
+
+
+def manifest_file(dataset, subset):
+    return at_data(runkey.MANIFEST).format(dataset=dataset, subset=subset)
+
+
+def split_file(dataset, subset, setting, seed):
+    return at_results(runkey.SPLIT).format(
+        dataset=dataset, subset=subset, setting=setting, seed=seed
+    )
+
+
+@functools.cache
+def needed_weights(variant):
+    """The pretrained files a variant's runs read: a declared input, so a missing one is known when
+    the DAG is built (the `weights` rule fills torchvision's cache; a file path must exist).
+    """
+    return weight_files(config.get("weights", "imagenet"), method_of(variant))
+
+
+@signature_once
+def train_inputs(wc):
+    """A run reads its split, manifest and cache (and masks); a cross-domain run (setting
+    from-<source>) trains on the source subset's general split and fine-tunes and tests on its own.
+    """
+    s = spec(wc.variant, wc.dataset, wc.subset, wc.setting, wc.shots, wc.seed)
+    size = s["image_size"]
+    try:
+        source, setting = runkey.split_setting(wc.setting)
+        if runkey.parse_setting(wc.setting)[0] == "hard":
+            check_hard_setting(config, wc.dataset, wc.subset, wc.setting)
+    except DraError as e:
+        raise WorkflowError(f"{run_of(wc).dir(RES)}: {e}") from None
+    train_subset = source or wc.subset
+    inputs = {
+        "split": split_file(wc.dataset, train_subset, setting, wc.seed),
+        "manifest": manifest_file(wc.dataset, train_subset),
+        "cache": cache_file(wc.dataset, train_subset, size),
+        "external": [
+            cache_file(d, sub, size) for d, sub in external_subsets(config, s)
+        ],
+        "target": [],
+        "weights": needed_weights(wc.variant),
+        "base": base_model(wc),
+    }
+    if source:
+        inputs["target"] = [
+            split_file(wc.dataset, wc.subset, runkey.GENERAL, wc.seed),
+            manifest_file(wc.dataset, wc.subset),
+            cache_file(wc.dataset, wc.subset, size),
+        ]
+    return inputs
+
+
+def base_model(wc):
+    """An AHL run builds on the trained model of its base run (the same six words, the base variant)."""
+    base = spec(wc.variant, wc.dataset, wc.subset, wc.setting, wc.shots, wc.seed)[
+        "params"
+    ].get("base")
+    return (
+        [runkey.run_file(run_of(wc).with_variant(base), RES, "model")] if base else []
+    )
+
+
+def q(path):
+    """A path quoted for the shell (paths with spaces)."""
+    return shlex.quote(str(path))
+
+
+@signature_once
+def train_args(wc, input, output):
+    """The train command's arguments that depend on the run: output folder, external and target
+    data, weights, base model."""
+    args = [f"--out {q(Path(output.metrics).parent)}"]
+    args += [f"--external {q(p)}" for p in input.external]
+    if input.target:
+        split, manifest_, cache_ = input.target
+        args.append(
+            f"--target-split {q(split)} --target-manifest {q(manifest_)} --target-cache {q(cache_)}"
+        )
+    if input.base:
+        args.append(f"--base-model {q(input.base[0])}")
+    if "model" in output.keys():
+        args.append(f"--save-model {q(output.model)}")
+    if "maps" in output.keys():
+        args.append(f"--save-maps {q(output.maps)}")
+    return " ".join(args)
+
+
+# --- raw files (download.smk) ----------------------------------------------------------------------
+# Every dataset that declares raw files (all but the generated and the user's own); LAG is the
+# external pseudo-anomaly pool.
+DOWNLOADABLE = [d for d in DATASETS if files_of(d)]
+
+
+def raw_folder(dataset):
+    """The folder `prepare --raw` reads for a real dataset: its archives, extracted."""
+    return f"{at_data(runkey.RAW).format(dataset=dataset)}/extracted"
+
+
+def raw_input(dataset):
+    ds = config["datasets"][dataset]
+    if dataset in SYNTH:
+        return f"{at_data(runkey.RAW).format(dataset=dataset)}/generated"
+    if ds.get("layout"):
+        return ds["raw"]
+    return raw_folder(dataset)
+
+
+def raw_files(dataset, manual):
+    """The dataset's raw files that a person places (manual) or that a URL fetches."""
+    return [
+        f"{at_data(runkey.RAW).format(dataset=dataset)}/{f.name}"
+        for f in files_of(dataset)
+        if (f.url is None) == manual
+    ]
+
+
+def _extract_input(wildcards):
+    # A copy the user extracted by hand into raw_folder(dataset), with no archives beside it, is
+    # taken as it is (the download error messages offer this).
+    files = raw_files(wildcards.dataset, True) + raw_files(wildcards.dataset, False)
+    if Path(raw_folder(wildcards.dataset)).is_dir() and not all(
+        Path(f).is_file() for f in files
+    ):
+        return []
+    return files
+
+
+# --- resources of a training run -------------------------------------------------------------------
 # What a training run asks a cluster for: config `resources.train`, per method over `default`
 # (docs/cluster.md). Without that section a run asks for one CPU and no GPU.
 TRAIN_RESOURCES = config.get("resources", {}).get("train", {})
-_unknown = sorted(set(TRAIN_RESOURCES) - {"default"} - set(config["methods"]))
-if _unknown:
-    raise ValueError(
-        f"config resources.train: {_unknown} are not methods; expected `default` or one of "
-        f"{sorted(config['methods'])}"
-    )
 _RESOURCE_DEFAULTS = {
     "threads": 1,
     "mem_mb": 8000,
@@ -187,8 +415,8 @@ _RESOURCE_DEFAULTS = {
 
 
 @functools.cache
-def _train_resources(variant, dataset):
-    method = _spec_method(variant)
+def train_resources(variant, dataset):
+    method = method_of(variant)
     merged = {
         **_RESOURCE_DEFAULTS,
         **TRAIN_RESOURCES.get("default", {}),
@@ -197,13 +425,33 @@ def _train_resources(variant, dataset):
     return {k: per_dataset(v, dataset) for k, v in merged.items()}
 
 
+# --- the training rules (train.smk) ----------------------------------------------------------------
+SAVE_MAPS = bool(config.get("save_maps", False))
+RUN_OUT = {
+    "scores": at_results(runkey.RUN_SCORES),
+    "metrics": at_results(runkey.RUN_METRICS),
+    **({"maps": at_results(runkey.RUN_MAPS)} if SAVE_MAPS else {}),
+}
+KEEP_MODEL = sorted(model_consumers())
+
+
+@signature_once
+def train_spec(wc):
+    return spec_json(wc.variant, wc.dataset, wc.subset, wc.setting, wc.shots, wc.seed)
+
+
+@signature_once
+def train_code(wc):
+    return code_digest("dra.commands.train", f"dra.methods.{method_module(wc.variant)}")
+
+
 def train_resource(name, scale_with_attempt=False):
     """A train job's `name` resource (a function for the rule); memory and wall time grow with
     each retry (attempt 1, 2, ...)."""
 
     @signature_once
     def get(wildcards, attempt=1):
-        value = _train_resources(wildcards.variant, wildcards.dataset)[name]
+        value = train_resources(wildcards.variant, wildcards.dataset)[name]
         return value * attempt if scale_with_attempt else value
 
     return get
@@ -211,91 +459,14 @@ def train_resource(name, scale_with_attempt=False):
 
 @signature_once
 def train_group(wildcards):
-    """The group a run joins: its method's `group` where the profile bundles that group
-    (group-components), else none. Snakemake ignores groups in local runs but forms them in dry
-    runs; unbundled, each is a group of one job: the same to run, but 3,207 of them cost more than
-    1 s of the paper protocol's dry run. (`--groups train=...` on the command line still wins.)
-    Inside a cluster job (remote mode, which is not told the group-components) the group stays:
-    there it makes the job's members run in that one Snakemake instead of one srun each.
-    """
-    group = _train_resources(wildcards.variant, wildcards.dataset)["group"]
-    if workflow.remote_exec or group in workflow.group_settings.group_components:
-        return group
-    return None
+    return group_of(train_resources(wildcards.variant, wildcards.dataset)["group"])
 
 
-def metrics_files(runs):
-    return [f"{r.path(RES)}/metrics.json" for r in runs]
-
-
-def all_targets():
-    out = [f"{RES}/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "tex")]
-    out += (
-        [f"{RES}/tables/reproduction.{ext}" for ext in ("csv", "md")] if TABLES else []
-    )
-    out += [f"{RES}/plots/{p}.{ext}" for p in PLOTS for ext in ("png", "pdf")]
-    out.append(f"{RES}/runs.csv")
-    return out
-
-
-@signature_once
-def train_inputs(wc):
-    """A run reads its split, manifest and cache; a cross-domain run (setting from-<source>) trains
-    on the source subset's general split and fine-tunes and tests on its own (the target's).
-    """
-    spec = spec_of(wc)
-    size = spec["image_size"]
-    source = wc.setting[len("from-") :] if wc.setting.startswith("from-") else None
-    train_subset, setting = (source, "general") if source else (wc.subset, wc.setting)
-    inputs = {
-        "split": f"{RES}/splits/{wc.dataset}/{train_subset}/{setting}/seed{wc.seed}.json",
-        "manifest": manifest(wc.dataset, train_subset),
-        "cache": cache(wc.dataset, train_subset, size),
-        "external": [cache(d, s, size) for d, s in external_subsets(config, spec)],
-        "target": [],
-    }
-    if source:
-        inputs["target"] = [
-            f"{RES}/splits/{wc.dataset}/{wc.subset}/general/seed{wc.seed}.json",
-            manifest(wc.dataset, wc.subset),
-            cache(wc.dataset, wc.subset, size),
-        ]
+def maps_inputs(wc):
+    """What `python -m dra maps` reads for a run: its kept model, split, manifest, cache (and external
+    pools, which DRA's references may draw pseudo anomalies from)."""
+    inputs = dict(train_inputs(wc))
+    for key in ("weights", "base", "target"):
+        inputs.pop(key)
+    inputs["model"] = runkey.run_file(run_of(wc), RES, "model")
     return inputs
-
-
-def train_args(input, output):
-    """The train command's arguments that depend on the run: output folder, external and target data."""
-    args = [f"--out {Path(output.scores).parent}"]
-    args += [f"--external {p}" for p in input.external]
-    if input.target:
-        split, manifest_, cache_ = input.target
-        args.append(
-            f"--target-split {split} --target-manifest {manifest_} --target-cache {cache_}"
-        )
-    return " ".join(args)
-
-
-# --- raw files (download.smk) ---
-# Every dataset that declares raw files (all but the generated demo); LAG is the external
-# pseudo-anomaly pool.
-DOWNLOADABLE = [d for d in DATASETS if files_of(d)]
-
-
-def raw_folder(dataset):
-    """The folder `prepare --raw` reads for a real dataset: its archives, extracted."""
-    return f"{DATA}/raw/{dataset}/extracted"
-
-
-def raw_files(dataset):
-    return [f"{DATA}/raw/{dataset}/{f.name}" for f in files_of(dataset)]
-
-
-def _extract_input(wildcards):
-    # A copy the user extracted by hand into raw_folder(dataset), with no archives beside it, is
-    # taken as it is (the download error messages offer this).
-    files = raw_files(wildcards.dataset)
-    if Path(raw_folder(wildcards.dataset)).is_dir() and not all(
-        Path(f).is_file() for f in files
-    ):
-        return []
-    return files

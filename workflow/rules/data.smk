@@ -3,7 +3,7 @@
 
 rule synth:
     output:
-        directory(f"{DATA}/raw/{{dataset}}/generated"),
+        directory(f"{at_data(runkey.RAW)}/generated"),
     log:
         f"{DATA}/logs/synth/{{dataset}}.log",
     wildcard_constraints:
@@ -22,9 +22,9 @@ rule prepare:
         raw=lambda wc: raw_input(wc.dataset),
         code=lambda wc: code("dra.commands.prepare", dataset_code(wc.dataset)),
     output:
-        f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
+        at_data(runkey.MANIFEST),
     log:
-        f"{DATA}/logs/prepare/{{dataset}}/{{subset}}.log",
+        at_data(runkey.PREPARE_LOG),
     conda:
         "../envs/train.yaml"
     params:
@@ -41,14 +41,14 @@ rule prepare:
 
 rule cache:
     input:
-        manifest=f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
+        manifest=at_data(runkey.MANIFEST),
         code=code("dra.commands.cache"),
     output:
-        npy=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.npy",
-        masks=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.masks.npy",
-        meta=f"{DATA}/cache/{{dataset}}/{{subset}}/{{size}}.json",
+        npy=at_data(runkey.CACHE),
+        masks=at_data(runkey.CACHE_MASKS),
+        meta=at_data(runkey.CACHE_META),
     log:
-        f"{DATA}/logs/cache/{{dataset}}/{{subset}}/{{size}}.log",
+        at_data(runkey.CACHE_LOG),
     conda:
         "../envs/train.yaml"
     shell:

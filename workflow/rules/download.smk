@@ -1,32 +1,60 @@
 # Raw files: download (local rules: compute nodes often have no internet) and safe extraction.
 # Each real dataset declares its files in its module (dra.data.<dataset>.FILES: name, URL or none
 # for a file placed by hand, pinned SHA-256 where known); `python -m dra datasets` lists them.
+# A file with a URL is downloaded, and retried (networks fail for a while); a file only a person can
+# place is not retried: its rule fails once with the placement message (and the pre-flight,
+# preflight.smk, lists every such file before any job starts).
 for _dataset in DOWNLOADABLE:
+    if raw_files(_dataset, manual=False):
 
-    rule:
-        name:
-            f"download_{_dataset}"
-        output:
-            raw_files(_dataset),
-        log:
-            f"{DATA}/logs/download/{_dataset}.log",
-        retries: 2
-        localrule: True
-        conda:
-            "../envs/train.yaml"
-        params:
-            dataset=_dataset,
-            folder=lambda wc, output: str(Path(output[0]).parent),
-        shell:
-            # the progress lines go to the console as well as to the log
-            "python -m dra download {params.dataset} --out {params.folder} 2>&1 | tee {log}"
+        rule:
+            name:
+                f"download_{_dataset}"
+            output:
+                raw_files(_dataset, manual=False),
+            log:
+                f"{DATA}/logs/download/{_dataset}.log",
+            retries: 2
+            localrule: True
+            conda:
+                "../envs/train.yaml"
+            params:
+                dataset=_dataset,
+                folder=lambda wc, output: str(Path(output[0]).parent),
+                files=" ".join(
+                    f"--file {f.name}" for f in files_of(_dataset) if f.url is not None
+                ),
+            shell:
+                # the progress lines go to the console as well as to the log
+                "python -m dra download {params.dataset} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
+
+    if raw_files(_dataset, manual=True):
+
+        rule:
+            name:
+                f"place_{_dataset}"
+            output:
+                raw_files(_dataset, manual=True),
+            log:
+                f"{DATA}/logs/download/{_dataset}-by-hand.log",
+            localrule: True
+            conda:
+                "../envs/train.yaml"
+            params:
+                dataset=_dataset,
+                folder=lambda wc, output: str(Path(output[0]).parent),
+                files=" ".join(
+                    f"--file {f.name}" for f in files_of(_dataset) if f.url is None
+                ),
+            shell:
+                "python -m dra download {params.dataset} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
 
 
 rule extract:
     input:
         _extract_input,
     output:
-        directory(f"{DATA}/raw/{{dataset}}/extracted"),
+        directory(f"{at_data(runkey.RAW)}/extracted"),
     log:
         f"{DATA}/logs/extract/{{dataset}}.log",
     wildcard_constraints:
@@ -34,6 +62,6 @@ rule extract:
     conda:
         "../envs/train.yaml"
     params:
-        raw=lambda wildcards: f"{DATA}/raw/{wildcards.dataset}",
+        raw=lambda wildcards: at_data(runkey.RAW).format(dataset=wildcards.dataset),
     shell:
-        "python -m dra extract {wildcards.dataset} --raw {params.raw} --out {output} > {log} 2>&1"
+        "python -m dra extract {wildcards.dataset} --raw {params.raw:q} --out {output:q} > {log:q} 2>&1"

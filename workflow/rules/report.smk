@@ -1,59 +1,74 @@
-# Runs -> runs.csv -> one table (CSV, Markdown, LaTeX) per paper table -> the reproduction table.
+# Runs -> runs.csv -> one table (CSV, Markdown, LaTeX, HTML) per paper table and one figure per
+# paper figure -> the reproduction table and the summary the report opens with. Each consumer reads
+# exactly the run files it is handed (never a folder glob). With `partial: true` in the config,
+# tables and figures show the runs done so far and start none.
+
+
+rule layout:
+    output:
+        at_results(runkey.LAYOUT),
+    log:
+        at_results(LAYOUT_LOG),
+    wildcard_constraints:
+        name=alternation(TABLES + PLOTS + ["summary"]),
+    conda:
+        "../envs/report.yaml"
+    params:
+        layout=artefact_layout,
+    shell:
+        "python -m dra layout --json {params.layout:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule collect:
     input:
-        metrics=metrics_files(all_runs(config)),
+        metrics=existing(metrics_files(RUNS)),
         code=code("dra.commands.collect"),
     output:
-        f"{RES}/runs.csv",
+        at_results(runkey.RUNS_CSV),
     log:
         f"{RES}/logs/collect.log",
     conda:
         "../envs/report.yaml"
-    params:
-        runs=lambda wc, output: str(Path(output[0]).parent / "runs"),
     shell:
-        "python -m dra collect --runs {params.runs} --out {output} > {log} 2>&1"
+        "python -m dra collect {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule table:
     input:
-        metrics=lambda wc: metrics_files(table_runs(config, wc.table)),
+        metrics=lambda wc: existing(metrics_files(table_runs(config, wc.table))),
+        layout=layout_file("{table}"),
         paper="config/paper_results.csv",
         code=code("dra.commands.table"),
     output:
-        csv=report(
-            f"{RES}/tables/{{table}}.csv",
+        csv=table_pattern("csv"),
+        md=table_pattern("md"),
+        tex=table_pattern("tex"),
+        html=report(
+            table_pattern("html"),
             category="Tables",
             caption="../report/table.rst",
         ),
-        md=f"{RES}/tables/{{table}}.md",
-        tex=f"{RES}/tables/{{table}}.tex",
     log:
         f"{RES}/logs/table/{{table}}.log",
+    wildcard_constraints:
+        table=alternation(TABLES),
     conda:
         "../envs/report.yaml"
     params:
-        layout=lambda wc: json.dumps(table_layout(config, wc.table), sort_keys=True),
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        results=lambda wc, output: str(Path(output.csv).parent.parent),
+        caption=lambda wc: table_layout(config, wc.table)["caption"],
     shell:
-        "python -m dra table {wildcards.table} --runs {params.results} --paper {input.paper} "
-        "--layout {params.layout:q} --out {params.prefix} > {log} 2>&1"
+        "python -m dra table {wildcards.table} --layout @{input.layout:q} --paper {input.paper:q} "
+        "--out {params.prefix:q} {input.metrics:q} > {log:q} 2>&1"
 
 
 rule reproduction:
     input:
-        tables=expand(f"{RES}/tables/{{table}}.csv", table=TABLES),
+        tables=[table_file(t, "csv") for t in TABLES],
         code=code("dra.commands.reproduction"),
     output:
-        csv=report(
-            f"{RES}/tables/reproduction.csv",
-            category="Tables",
-            caption="../report/reproduction.rst",
-        ),
-        md=f"{RES}/tables/reproduction.md",
+        csv=table_file("reproduction", "csv"),
+        md=table_file("reproduction", "md"),
     log:
         f"{RES}/logs/reproduction.log",
     conda:
@@ -61,28 +76,52 @@ rule reproduction:
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
     shell:
-        "python -m dra reproduction {input.tables} --out {params.prefix} > {log} 2>&1"
+        "python -m dra reproduction {input.tables:q} --out {params.prefix:q} > {log:q} 2>&1"
 
 
 rule plot:
     input:
-        metrics=lambda wc: metrics_files(table_runs(config, wc.plot)),
+        metrics=lambda wc: existing(metrics_files(table_runs(config, wc.plot))),
+        maps=lambda wc: heatmap_inputs(wc.plot),
+        layout=layout_file("{plot}"),
         code=code("dra.commands.plot"),
     output:
         png=report(
-            f"{RES}/plots/{{plot}}.png",
+            plot_pattern("png"),
             category="Figures",
             caption="../report/plot.rst",
         ),
-        pdf=f"{RES}/plots/{{plot}}.pdf",
+        pdf=plot_pattern("pdf"),
     log:
         f"{RES}/logs/plot/{{plot}}.log",
+    wildcard_constraints:
+        plot=alternation(PLOTS),
     conda:
         "../envs/report.yaml"
     params:
-        layout=lambda wc: json.dumps(table_layout(config, wc.plot), sort_keys=True),
         prefix=lambda wc, output: output.png[: -len(".png")],
-        results=lambda wc, output: str(Path(output.png).parent.parent),
+        caption=lambda wc: table_layout(config, wc.plot)["caption"],
+        maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
-        "python -m dra plot {wildcards.plot} --runs {params.results} --layout {params.layout:q} "
-        "--out {params.prefix} > {log} 2>&1"
+        "python -m dra plot {wildcards.plot} --layout @{input.layout:q} --out {params.prefix:q} "
+        "{params.maps} {input.metrics:q} > {log:q} 2>&1"
+
+
+rule summary:
+    input:
+        runs=at_results(runkey.RUNS_CSV),
+        layout=layout_file("summary"),
+        tables=[table_file(t, "csv") for t in TABLES],
+        code=code("dra.commands.summary"),
+    output:
+        md=summary_file("md"),
+        rst=summary_file("rst"),
+    log:
+        f"{RES}/logs/summary.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        prefix=lambda wc, output: output.md[: -len(".md")],
+    shell:
+        "python -m dra summary --runs {input.runs:q} --plan {input.layout:q} --out {params.prefix:q} "
+        "{input.tables:q} > {log:q} 2>&1"

@@ -3,16 +3,16 @@
 
 rule split:
     input:
-        manifest=f"{DATA}/prepared/{{dataset}}/{{subset}}/manifest.csv",
+        manifest=at_data(runkey.MANIFEST),
         code=code("dra.commands.split"),
     output:
-        f"{RES}/splits/{{dataset}}/{{subset}}/{{setting}}/seed{{seed}}.json",
+        at_results(runkey.SPLIT),
     log:
-        f"{RES}/logs/split/{{dataset}}/{{subset}}/{{setting}}/seed{{seed}}.log",
+        at_results(runkey.SPLIT_LOG),
     wildcard_constraints:
-        setting=r"general|hard-[^/]+",
+        setting=runkey.SPLIT_SETTING_PATTERN,
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m dra split --manifest {input.manifest} --setting {wildcards.setting} --seed {wildcards.seed} "
-        "--dataset {wildcards.dataset} --subset {wildcards.subset} --out {output} > {log} 2>&1"
+        "python -m dra split --manifest {input.manifest:q} --setting {wildcards.setting:q} --seed {wildcards.seed} "
+        "--dataset {wildcards.dataset:q} --subset {wildcards.subset:q} --out {output:q} > {log:q} 2>&1"

@@ -1,16 +1,20 @@
-# One training run per (variant, dataset, subset, setting, shots, seed).
+# One training run per (variant, dataset, subset, setting, shots, seed): dra.runkey's run folder.
+# Runs of a variant whose trained model a later step reads (the base of an AHL variant, a variant
+# whose anomaly maps a figure draws) keep it as a temporary output: Snakemake deletes it once the
+# last step that needs it is done, so thousands of runs never each keep a 45 MB model.
 
 
 rule train:
     input:
         unpack(train_inputs),
     output:
-        scores=f"{RES}/runs/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}/scores.csv",
-        metrics=f"{RES}/runs/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}/metrics.json",
+        **RUN_OUT,
     log:
-        f"{RES}/logs/train/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}.log",
+        at_results(runkey.RUN_LOG),
     benchmark:
-        f"{RES}/benchmarks/train/{{variant}}/{{dataset}}/{{subset}}/{{setting}}/{{shots}}shot/seed{{seed}}.tsv"
+        at_results(runkey.RUN_BENCHMARK)
+    wildcard_constraints:
+        variant=alternation(set(config["variants"]) - set(KEEP_MODEL)),
     group:
         train_group
     conda:
@@ -21,12 +25,45 @@ rule train:
         runtime=train_resource("runtime", scale_with_attempt=True),
         gpu=train_resource("gpu"),
     params:
-        spec=signature_once(lambda wc: spec_json(**wc)),
+        spec=train_spec,
         code=train_code,
-        args=signature_once(lambda wc, input, output: train_args(input, output)),
+        args=train_args,
         device=config.get("device", "auto"),
         checkpoint_every=config.get("checkpoint_every", 100),
     shell:
-        "OMP_NUM_THREADS={threads} python -m dra train --spec {params.spec:q} --split {input.split} "
-        "--manifest {input.manifest} --cache {input.cache} {params.args} "
-        "--device {params.device} --checkpoint-every {params.checkpoint_every} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m dra train --spec {params.spec:q} --split {input.split:q} "
+        "--manifest {input.manifest:q} --cache {input.cache:q} {params.args} "
+        "--device {params.device} --checkpoint-every {params.checkpoint_every} > {log:q} 2>&1"
+
+
+use rule train as train_keep_model with:
+    output:
+        **RUN_OUT,
+        model=temp(at_results(runkey.RUN_MODEL)),
+    wildcard_constraints:
+        variant=alternation(KEEP_MODEL),
+
+
+rule maps:
+    input:
+        unpack(maps_inputs),
+        code=code("dra.commands.maps"),
+    output:
+        at_results(runkey.MAPS),
+    log:
+        at_results(runkey.MAPS_LOG),
+    wildcard_constraints:
+        variant=alternation(KEEP_MODEL),
+    conda:
+        "../envs/train.yaml"
+    params:
+        spec=lambda wc: spec_json(**wc),
+        images=lambda wc: heatmap_images(),
+        external=lambda wc, input: " ".join(
+            f"--external {q(p)}" for p in input.external
+        ),
+        device=config.get("device", "auto"),
+    shell:
+        "python -m dra maps --spec {params.spec:q} --model {input.model:q} --split {input.split:q} "
+        "--manifest {input.manifest:q} --cache {input.cache:q} {params.external} --images {params.images} "
+        "--device {params.device} --out {output:q} > {log:q} 2>&1"

@@ -1,28 +1,38 @@
+"""`python -m dra plot`: one paper figure (PNG and PDF) from exactly the run metrics files given, or
+for a heatmap figure from the anomaly-map files given."""
+
 from pathlib import Path
 
 import pandas as pd
 
+from dra.errors import DraError
 from dra.fsutil import atomic_path
-from dra.report.plots import figure
-from dra.report.runs import layout_runs, load_layout
+from dra.report.plots import figure, heatmaps
+from dra.report.runs import load_layout, runs_frame
 from dra.report.tables import cells
+
+NO_PAPER = pd.DataFrame(columns=["table", "metric", "dataset", "subset", "setting", "method", "shots", "mean", "std"])
 
 
 def configure(p):
     p.add_argument("name", help="figure name, e.g. fig3_nref")
-    p.add_argument("--layout", required=True, help="the figure's layout as JSON (rows, columns, seeds) or @file")
-    p.add_argument("--runs", type=Path, required=True, help="the results folder holding runs/")
+    p.add_argument("metrics", nargs="*", type=Path, help="the runs' metrics files (<run folder>/metrics.json)")
+    p.add_argument("--layout", required=True, help="the figure's layout as JSON or @file (`python -m dra layout`)")
+    p.add_argument("--maps", type=Path, action="append", default=[],
+                   help="a heatmap figure: the anomaly-map files it draws (repeatable; `python -m dra maps`)")
     p.add_argument("--out", required=True, help="prefix: writes PREFIX.png and PREFIX.pdf")
 
 
 def run(args):
     layout = load_layout(args.layout)
-    runs, missing = layout_runs(layout, args.runs)
-    no_paper = pd.DataFrame(columns=["table", "dataset", "subset", "setting", "method", "shots", "mean", "std"])
-    fig = figure(layout, cells(layout, runs, no_paper), layout.get("labels"))
+    if layout.get("kind") == "heatmaps":
+        if not args.maps:
+            raise DraError(f"{args.name}: a heatmap figure draws anomaly maps; give them with --maps")
+        fig = heatmaps(layout, args.maps)
+    else:
+        runs = runs_frame(args.metrics)
+        fig = figure(layout, cells(layout, runs, NO_PAPER), layout.get("labels"))
     for ext in ("png", "pdf"):
         with atomic_path(f"{args.out}.{ext}", suffix=f".{ext}") as tmp:
-            fig.savefig(tmp, format=ext, dpi=150)
-    if missing:
-        print(f"warning: {args.name}: {missing} of {missing + len(runs)} runs are missing from the figure")
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
     print(f"wrote {args.out}.png and {args.out}.pdf")

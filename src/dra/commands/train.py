@@ -1,11 +1,15 @@
 import json
+import re
 from pathlib import Path
 
 from dra.errors import DraError
 
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
 
 def configure(p):
-    p.add_argument("--spec", required=True, help="the run's effective configuration: JSON text or @file")
+    p.add_argument("--spec", required=True, help="the run's effective configuration: JSON text or @file "
+                   "(checked against its method's declared parameters: `python -m dra params`)")
     p.add_argument("--split", type=Path, required=True)
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--cache", type=Path, required=True, help="decoded image cache (.npy) at the run's size")
@@ -15,6 +19,9 @@ def configure(p):
                    "its normals for the variant's finetune_epochs, test on its test set)")
     p.add_argument("--target-manifest", type=Path, help="cross-domain runs: the target subset's manifest")
     p.add_argument("--target-cache", type=Path, help="cross-domain runs: the target subset's image cache")
+    p.add_argument("--base-model", type=Path, help="AHL runs: the trained model of the run it builds on")
+    p.add_argument("--save-model", type=Path, help="keep the trained model here (for a step that builds on it)")
+    p.add_argument("--save-maps", type=Path, help="save every test image's anomaly map here (.npz, float16)")
     p.add_argument("--out", type=Path, required=True, help="run folder: scores.csv, metrics.json")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--checkpoint-every", type=int, default=100, help="iterations between checkpoints (0: none)")
@@ -22,11 +29,21 @@ def configure(p):
 
 
 def run(args):
-    text = Path(args.spec[1:]).read_text() if args.spec.startswith("@") else args.spec
+    if args.spec.startswith("@"):
+        try:
+            text = Path(args.spec[1:]).read_text()
+        except OSError as e:
+            raise DraError(f"--spec {args.spec}: cannot read it ({e})") from None
+    else:
+        text = args.spec
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as e:
         raise DraError(f"--spec: not valid JSON ({e})") from None
+    if not DEVICE.match(args.device):
+        raise DraError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N")
+    if args.checkpoint_every < 0:
+        raise DraError(f"--checkpoint-every {args.checkpoint_every}: expected 0 (none) or more")
     given = [x is not None for x in (args.target_split, args.target_cache, args.target_manifest)]
     if any(given) and not all(given):
         raise DraError("--target-split, --target-cache and --target-manifest go together")
@@ -34,6 +51,9 @@ def run(args):
     from dra.train import train_run  # torch is imported only here
 
     info = train_run(spec, args.split, args.cache, args.manifest, args.out, args.external, args.device,
-                     args.checkpoint_every, args.amp, target)
-    print(f"{args.out}: auroc {info['auroc']:.4f} aupr {info['aupr']:.4f} in {info['seconds']:.1f} s "
+                     args.checkpoint_every, args.amp, target, base_model=args.base_model,
+                     model_out=args.save_model, maps_out=args.save_maps, progress=True)
+    pixel = (f" pixel AUROC {info['pixel_auroc']:.4f} AUPRO {info['aupro']:.4f}"
+             if info.get("pixel_auroc") is not None else "")
+    print(f"{args.out}: auroc {info['auroc']:.4f} aupr {info['aupr']:.4f}{pixel} in {info['seconds']:.1f} s "
           f"({info['images_per_second']:.1f} images/s on {info['device']})")

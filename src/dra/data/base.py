@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 
 @dataclass
@@ -49,6 +48,8 @@ def split_normals(items: list[Item], seed: int = 42, test_fraction: float = TEST
     converters made it: scikit-learn's train_test_split(test_size=0.25, random_state=seed), whose
     test part is ceil(0.25 n), here over the list sorted by source file (the authors split unsorted
     directory listings, which no one can reproduce). Anomalies are all test images."""
+    from sklearn.model_selection import train_test_split  # imported when used: planning imports this module
+
     todo = sorted((it for it in items if it.label == 0 and it.split is None), key=lambda it: it.source)
     if len(todo) >= 2:
         _, test = train_test_split(todo, test_size=test_fraction, random_state=seed)

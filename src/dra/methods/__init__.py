@@ -1,7 +1,9 @@
-"""The method registry: method name -> module `dra.methods.<name>`, whose class is `METHOD`.
+"""The method registry: method name -> module `dra.methods.<module>`, whose class for that method is
+`METHOD` (or `METHODS[name]` where a module holds several).
 
 Modules are imported by name only when used, so a run imports its own method's code and nothing
-else (which is also what the workflow's source tracking relies on)."""
+else (which is also what the workflow's source tracking relies on). Each module declares its
+parameters (`PARAMS`, see dra.params)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ import importlib
 
 from dra.errors import DraError
 
-METHODS = ("dra", "devnet", "flos", "saoe", "mlep", "kdad", "deepsad", "minns")
+METHODS = {
+    "dra": "dra", "devnet": "devnet", "flos": "flos", "saoe": "saoe", "mlep": "mlep", "kdad": "kdad",
+    "deepsad": "deepsad", "minns": "minns",
+}
 
 
 def method_class(name: str):
     if name not in METHODS:
         raise DraError(f"unknown method {name!r}; expected one of {list(METHODS)}")
-    return importlib.import_module(f"dra.methods.{name}").METHOD
+    module = importlib.import_module(f"dra.methods.{METHODS[name]}")
+    return getattr(module, "METHODS", {}).get(name) or module.METHOD

@@ -9,6 +9,7 @@ import torch
 
 from dra.methods.base import Method
 from dra.nets.backbone import pyramid
+from dra.nets.heads import upsampled_mean
 
 
 class BalancedMethod(Method):
@@ -26,11 +27,17 @@ class BalancedMethod(Method):
 
 class ScaleAveraged(BalancedMethod):
     """Score = `self.head(self.trunk(level))` averaged over the `scales` levels of the input pyramid;
-    the subclass builds `trunk` and `head` (one score per image) and defines the loss on it."""
+    the subclass builds `trunk` and `head` (one score per image; `head.map`: the patch scores it
+    pools, from which the anomaly map is made) and defines the loss on it."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scores = [self.head(self.trunk(level)) for level in pyramid(x, self.params["scales"])]
         return torch.stack(scores).mean(0).float()  # float32 under autocast too
 
-    def score(self, images, data):
-        return {"score": self.forward(self.test_view(images))}
+    def score(self, images, data, maps=False):
+        x = self.test_view(images)
+        feats = [self.trunk(level) for level in pyramid(x, self.params["scales"])]
+        out = {"score": torch.stack([self.head(f) for f in feats]).mean(0).float()}
+        if maps:
+            out["map"] = upsampled_mean([self.head.map(f) for f in feats], x.shape[-2:])
+        return out

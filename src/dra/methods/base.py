@@ -69,9 +69,6 @@ class Method(nn.Module):
     after the other; the benchmark replays one made batch through `batch_loss` to time the model
     alone."""
 
-    #: parameter keys the method reads (checked against the effective config before training)
-    PARAMS: tuple[str, ...] = ()
-
     def __init__(self, params: dict, data: RunData, gen: torch.Generator, weights: str):
         super().__init__()
         self.params = params
@@ -93,6 +90,20 @@ class Method(nn.Module):
             raise DraError(f"sampler state for pools {sorted(state)}, this run has {sorted(self.samplers)}")
         for k, s in state.items():
             self.samplers[k].load_state_dict(s)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """What the run's optimiser steps (a method with a second optimiser of its own, or a frozen
+        part, narrows this)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def extra_state(self) -> dict:
+        """State beyond the module's tensors and the samplers that a checkpoint must hold for an
+        exact resume (tensors and plain values only: checkpoints are loaded with weights_only)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        if state:
+            raise DraError(f"checkpoint holds extra state {sorted(state)} this method does not keep")
 
     def setup(self, data: RunData) -> None:
         """Called at the start of each training phase with that phase's data, before its first step
@@ -119,7 +130,12 @@ class Method(nn.Module):
         return int(self.params["iterations"])
 
     # --- scoring --------------------------------------------------------------------------
-    def score(self, images: torch.Tensor, data: RunData) -> dict[str, torch.Tensor]:
+    #: whether the method has a native anomaly map (score(..., maps=True) returns "map")
+    HAS_MAP = True
+
+    def score(self, images: torch.Tensor, data: RunData, maps: bool = False) -> dict[str, torch.Tensor]:
+        """{"score": N, optional per-head parts ("head_<name>": N), with `maps` and HAS_MAP also
+        "map": N x H x W, the anomaly map at the input's resolution}."""
         raise NotImplementedError
 
     # --- shared helpers -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from torch import nn
 from dra.errors import DraError
 from dra.methods.balanced import BalancedMethod
 from dra.nets.backbone import ResNet18Trunk
+from dra.params import Param
 
 
 def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
@@ -18,8 +19,23 @@ def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
     return torch.where(c.abs() < eps, torch.where(c < 0, -eps, eps).to(c.dtype), c)
 
 
+# decision (the protocol gives none): DevNet's schedule and balanced batches
+WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
+PARAMS = {
+    "epochs": 50, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
+    "scheduler_at": "end", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    "batch_normal": Param("int", 24, "training normals per step", min=1),
+    "batch_anomaly": Param("int", 24, "labeled anomalies per step", min=0),
+    "embed_dim": Param("int", 128, "embedding size", min=1),
+    "eta": Param("float", 1.0, "weight of the labeled anomalies' term", min=0),
+    "centre_eps": Param("float", 0.1, "centre entries closer to 0 than this move to +-it", min=0),
+    "div_eps": Param("float", 1.0e-6, "anomalies pay eta / (||phi - c||^2 + div_eps)", min=0, above=True),
+}
+
+
 class DeepSAD(BalancedMethod):
-    PARAMS = ("batch_normal", "batch_anomaly", "embed_dim", "eta", "centre_eps", "div_eps", "rotation", "test_batch")
+    HAS_MAP = False  # one embedding per image: no native anomaly map (none is made up)
+
 
     def __init__(self, params, data, gen, weights):
         super().__init__(params, data, gen, weights)
@@ -52,7 +68,7 @@ class DeepSAD(BalancedMethod):
         per_sample = torch.where(labels == 0, dist, p["eta"] / (dist + p["div_eps"]))
         return per_sample.mean()
 
-    def score(self, images, data):
+    def score(self, images, data, maps=False):
         dist = self.distance(self.test_view(images))
         if dist.numel() > 1 and bool((dist == dist[0]).all()):
             raise DraError(f"deepsad: every score of a batch of {dist.numel()} test images is {dist[0].item():.6g}; "

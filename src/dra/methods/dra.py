@@ -8,14 +8,55 @@ import torch
 import torch.nn.functional as F
 
 from dra.augment import paste, pseudo_plan, to_float, uniform
+from dra.params import Param
 from dra.losses import head_loss
 from dra.methods.base import Method, require_external
 from dra.nets.backbone import ResNet18Trunk, pyramid
-from dra.nets.heads import CompositeHead, NormalityHead, TopKClassifier, TopKHead
+from dra.nets.heads import CompositeHead, NormalityHead, TopKClassifier, TopKHead, topk_mean, upsampled_mean
 
 HEADS = ("seen", "pseudo", "composite", "normal")
 EXTERNAL_SOURCES = ("lag", "mvtecad")  # pseudo anomalies are images of another dataset
+IN_IMAGE = ("cutmix", "cpscar", "cpmix")
 SIGN = {"seen": 1.0, "pseudo": 1.0, "composite": 1.0, "normal": -1.0}
+JITTER = ("brightness", "contrast", "saturation", "hue")
+
+# The protocol's values (docs/protocol.md, section 3); where the paper's text and the authors' code
+# differ, the code's (it produced the published numbers): lr, weight decay, StepLR at epoch start.
+WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
+PARAMS = {
+    "epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
+    "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48, "finetune_epochs": 0,
+    "batch_normal": Param("int", 32, "slots drawn from the normals; each becomes a pseudo anomaly w.p. pseudo_prob",
+                          min=1),
+    "batch_anomaly": Param("int", 16, "slots drawn from the labeled anomalies", min=0),
+    "pseudo_prob": Param("float", 0.5, "probability that a normal slot becomes a pseudo anomaly", min=0, max=1),
+    "pseudo": Param("str", "auto", "pseudo-anomaly source; auto: the dataset's pseudo_source",
+                    choices=("auto",) + IN_IMAGE + EXTERNAL_SOURCES),
+    "n_ref": Param("int", 5, "reference normals per batch (the composite head's)", min=1),
+    "ref_mode": Param("str", "redraw", "redraw the references per batch (the code) or fix them (the text)",
+                      choices=("redraw", "fixed")),
+    "heads": Param("list", list(HEADS), "the heads trained and summed into the score", choices=HEADS,
+                   min_length=1),
+    "head_mode": Param("str", "disentangled", "nondisentangled: one 3-class top-K head (paper Fig. 3 left)",
+                       choices=("disentangled", "nondisentangled")),
+    "loss": Param("str", "deviation", "each head's loss", choices=("deviation", "bce", "focal")),
+    "dev_samples": Param("int", 5000, "the deviation loss's reference draws from N(0, 1)", min=2),
+    "dev_margin": Param("float", 5.0, "the deviation loss's margin", min=0, above=True),
+    "focal_alpha": Param("float", 1.0, "binary focal loss alpha", min=0),
+    "focal_gamma": Param("float", 2.0, "binary focal loss gamma", min=0),
+    "topk_ratio": Param("float", 0.1, "share of a map's positions in the top-K mean", min=0, max=1, above=True),
+    "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
+    "cutmix_area": Param("list", [0.02, 0.15], "CutMix patch area, a share of the image", items="float", length=2,
+                         min=0, max=1),
+    "cutmix_aspect": Param("list", [0.3, 3.3333333], "CutMix aspect ratio range", items="float", length=2, min=0,
+                           above=True),
+    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
+    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
+    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
+                           min=-180, max=180),
+    "jitter": Param("dict", {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
+                    "colour jitter of pasted patches (torchvision's ColorJitter)", keys=JITTER),
+}
 
 
 def head_targets(labels: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -30,14 +71,8 @@ def head_targets(labels: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Te
 
 
 class DRA(Method):
-    PARAMS = ("heads", "head_mode", "n_ref", "ref_mode", "pseudo", "pseudo_prob", "batch_normal", "batch_anomaly",
-              "loss", "topk_ratio", "scales", "rotation", "test_batch")
-
     def __init__(self, params, data, gen, weights):
         super().__init__(params, data, gen, weights)
-        unknown = set(params["heads"]) - set(HEADS)
-        if unknown or not params["heads"]:
-            raise ValueError(f"heads {params['heads']}: expected a non-empty subset of {HEADS}")
         self.trunk = ResNet18Trunk(weights)
         c, r = self.trunk.out_channels, params["topk_ratio"]
         self.nondis = params["head_mode"] == "nondisentangled"
@@ -84,21 +119,39 @@ class DRA(Method):
         return self.augment(ref)
 
     # --- network ----------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, ref: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """x: normalised queries; ref: normalised references sharing the queries' backbone pass."""
+    def forward(self, x: torch.Tensor, ref: torch.Tensor | None, maps: bool = False) -> dict[str, torch.Tensor]:
+        """x: normalised queries; ref: normalised references sharing the queries' backbone pass.
+        -> each head's score (or the logits), averaged over the scales; with `maps`, also "map":
+        the heads' patch scores combined as the image score combines the heads (the normality head,
+        which pools first, adds its score everywhere), each scale upsampled to the input and averaged."""
         n_ref = 0 if ref is None else ref.shape[0]
         both = x if ref is None else torch.cat([ref, x], 0)
         out: dict[str, list] = {}
+        per_scale: list[torch.Tensor] = []
         for level in pyramid(both, self.params["scales"]):
             feat = self.trunk(level)
             ref_mean, q = feat[:n_ref].mean(0), feat[n_ref:]
             if self.nondis:
                 out.setdefault("logits", []).append(self.classifier(q))
+                if maps:
+                    per_scale.append(self.classifier.map(q))
                 continue
+            combined = 0.0
             for name, head in self.heads.items():
-                s = head(q, ref_mean) if name == "composite" else head(q)
+                if name == "normal":
+                    s = head(q)
+                    combined = combined + SIGN[name] * s.view(-1, 1, 1, 1)
+                else:
+                    m = head.map(q, ref_mean) if name == "composite" else head.map(q)
+                    s = topk_mean(m, self.params["topk_ratio"])
+                    combined = combined + SIGN[name] * m
                 out.setdefault(name, []).append(s)
-        return {k: torch.stack(v).mean(0).float() for k, v in out.items()}  # float32 under autocast too
+            if maps:
+                per_scale.append(combined.expand(q.shape[0], 1, *q.shape[-2:]))
+        result = {k: torch.stack(v).mean(0).float() for k, v in out.items()}  # float32 under autocast too
+        if maps:
+            result["map"] = upsampled_mean(per_scale, x.shape[-2:])
+        return result
 
     # --- verbs ------------------------------------------------------------------------------
     def make_batch(self, data):
@@ -128,12 +181,16 @@ class DRA(Method):
         return self.labeled_count(data, p["batch_normal"], p["batch_anomaly"]) + (
             p["n_ref"] if self.uses_references() else 0)
 
-    def score(self, images, data):
-        out = self.forward(self.test_view(images), self.references(data))
+    def score(self, images, data, maps=False):
+        out = self.forward(self.test_view(images), self.references(data), maps)
+        anomaly_map = out.pop("map", None)
         if self.nondis:
-            return {"score": 1.0 - out["logits"].softmax(-1)[:, 0]}
-        parts = {f"head_{k}": v for k, v in out.items()}
-        parts["score"] = sum(SIGN[k] * v for k, v in out.items())
+            parts = {"score": 1.0 - out["logits"].softmax(-1)[:, 0]}
+        else:
+            parts = {f"head_{k}": v for k, v in out.items()}
+            parts["score"] = sum(SIGN[k] * v for k, v in out.items())
+        if anomaly_map is not None:
+            parts["map"] = anomaly_map
         return parts
 
 

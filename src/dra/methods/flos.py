@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dra.errors import DraError
 from dra.methods.devnet import DevNet
+from dra.params import Param
+
+EXTENDS = "devnet"
+PARAMS = {"loss": Param("str", "focal", "FLOS is DevNet with the binary focal loss", choices=("focal",))}
 
 
 class FLOS(DevNet):

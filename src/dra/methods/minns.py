@@ -10,7 +10,9 @@ from torch import nn
 
 from dra.losses import bce_loss
 from dra.methods.balanced import ScaleAveraged
+from dra.errors import DraError
 from dra.nets.backbone import ResNet18Trunk
+from dra.params import Param
 
 
 class InstanceHead(nn.Module):
@@ -25,18 +27,35 @@ class InstanceHead(nn.Module):
         self.stack = nn.Sequential(*layers)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.stack(feat).float().flatten(1).max(dim=1).values  # float32, also under bf16 autocast
+        return self.map(feat).flatten(1).max(dim=1).values
+
+    def map(self, feat: torch.Tensor) -> torch.Tensor:
+        """Each position's logit: N x 1 x h x w (float32, also under bf16 autocast)."""
+        return self.stack(feat).float()
+
+
+# DevNet's schedule and balanced batches
+WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
+PARAMS = {
+    "epochs": 50, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
+    "scheduler_at": "end", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    "batch_normal": Param("int", 24, "training normals per step", min=1),
+    "batch_anomaly": Param("int", 24, "labeled anomalies per step", min=0),
+    "widths": Param("list", [512, 256, 128, 64], "1x1 conv stack from the trunk's 512 channels (ReLU, dropout), "
+                    "then a 1x1 conv to one score per position", items="int", min_length=1, min=1),
+    "dropout": Param("float", 0.5, "dropout after each conv of the stack", min=0, max=1),
+    "scales": Param("int", 2, "decision: the max-pooled score averaged over DevNet's two scales", min=1, max=4),
+}
 
 
 class MINNS(ScaleAveraged):
-    PARAMS = ("batch_normal", "batch_anomaly", "widths", "dropout", "scales", "rotation", "test_batch")
-
     def __init__(self, params, data, gen, weights):
         super().__init__(params, data, gen, weights)
         self.trunk = ResNet18Trunk(weights)
-        self.head = InstanceHead(tuple(params["widths"]), params["dropout"])
         if params["widths"][0] != self.trunk.out_channels:
-            raise ValueError(f"minns widths {params['widths']}: the first must be {self.trunk.out_channels}")
+            raise DraError(f"minns widths {params['widths']}: expected the first to be {self.trunk.out_channels}, "
+                           "the trunk's channels")
+        self.head = InstanceHead(tuple(params["widths"]), params["dropout"])
 
     def batch_loss(self, batch):
         x, labels = batch

@@ -12,7 +12,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from dra.methods.balanced import BalancedMethod
+from dra.errors import DraError
 from dra.nets.backbone import ResNet18Trunk
+from dra.params import Param
+
+# decision (the adaptation is not public): DRA's schedule; 16 anchors + 16 positives, all reconstructed
+WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
+PARAMS = {
+    "epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
+    "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    "batch_normal": Param("int", 32, "normals per step: half anchors, half positives (even)", min=2),
+    "batch_anomaly": Param("int", 16, "labeled anomalies per step: the triplets' negatives", min=0),
+    "decoder_channels": Param("list", [512, 256, 128, 64, 32, 16], "five x2 upsampling stages, then a 3x3 conv "
+                              "to RGB", items="int", length=6, min=1),
+    "triplet_weight": Param("float", 1.0, "weight of the triplet term", min=0),
+    "triplet_margin": Param("float", 1.0, "triplet margin", min=0),
+}
 
 
 class Decoder(nn.Module):
@@ -33,13 +48,10 @@ class Decoder(nn.Module):
 
 
 class MLEP(BalancedMethod):
-    PARAMS = ("batch_normal", "batch_anomaly", "decoder_channels", "triplet_weight", "triplet_margin", "rotation",
-              "test_batch")
-
     def __init__(self, params, data, gen, weights):
         super().__init__(params, data, gen, weights)
         if params["batch_normal"] % 2:
-            raise ValueError(f"mlep batch_normal {params['batch_normal']}: must be even (anchors + positives)")
+            raise DraError(f"mlep batch_normal {params['batch_normal']}: expected an even number (anchors + positives)")
         self.trunk = ResNet18Trunk(weights)
         self.decoder = Decoder(tuple(params["decoder_channels"]))
 
@@ -66,10 +78,14 @@ class MLEP(BalancedMethod):
                                                                       margin=p["triplet_margin"])
         return loss
 
-    def score(self, images, data):
+    def score(self, images, data, maps=False):
         x = self.test_view(images)
         recon, _ = self.forward(x)
-        return {"score": (recon - x).abs().mean(dim=(1, 2, 3))}
+        error = (recon - x).abs().mean(dim=1)  # per pixel, over the channels
+        out = {"score": error.mean(dim=(1, 2))}
+        if maps:
+            out["map"] = error
+        return out
 
 
 METHOD = MLEP

@@ -13,13 +13,42 @@ from dra.augment import to_float
 from dra.losses import outlier_exposure_loss
 from dra.methods.base import Method, require_external
 from dra.methods.dra import DRA
-from dra.nets.backbone import ResNet18Trunk
-from dra.nets.heads import TopKClassifier
+from dra.nets.backbone import ResNet18Trunk, pyramid
+from dra.nets.heads import TopKClassifier, upsampled_mean
+from dra.params import Param
+
+JITTER = ("brightness", "contrast", "saturation", "hue")
+# DRA's schedule and batch; in-image CutMix pseudo anomalies; external outliers.
+WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
+PARAMS = {
+    "epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
+    "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    "batch_normal": Param("int", 32, "slots drawn from the normals; each becomes a pseudo anomaly w.p. pseudo_prob",
+                          min=1),
+    "batch_anomaly": Param("int", 16, "slots drawn from the labeled anomalies", min=0),
+    "batch_outlier": Param("int", 16, "external outliers per step (decision: the paper gives none; as many as "
+                           "seen anomalies)", min=1),
+    "pseudo_prob": Param("float", 0.5, "probability that a normal slot becomes a pseudo anomaly", min=0, max=1),
+    "pseudo": Param("str", "cutmix", "in-image pseudo-anomaly source", choices=("cutmix", "cpscar", "cpmix")),
+    "outliers": Param("str", "auto", "outlier source; auto: the dataset's outlier_source",
+                      choices=("auto", "mvtecad", "lag")),
+    "oe_weight": Param("float", 0.5, "weight of the outlier-exposure term", min=0),
+    "topk_ratio": Param("float", 0.1, "share of a map's positions in the top-K mean", min=0, max=1, above=True),
+    "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
+    "cutmix_area": Param("list", [0.02, 0.15], "CutMix patch area, a share of the image", items="float", length=2,
+                         min=0, max=1),
+    "cutmix_aspect": Param("list", [0.3, 3.3333333], "CutMix aspect ratio range", items="float", length=2, min=0,
+                           above=True),
+    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
+    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
+    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
+                           min=-180, max=180),
+    "jitter": Param("dict", {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
+                    "colour jitter of pasted patches (torchvision's ColorJitter)", keys=JITTER),
+}
 
 
 class SAOE(DRA):
-    PARAMS = ("pseudo", "pseudo_prob", "outliers", "batch_normal", "batch_anomaly", "batch_outlier", "oe_weight",
-              "topk_ratio", "scales", "rotation", "test_batch")
 
     def __init__(self, params, data, gen, weights):
         # DRA's non-disentangled network without its head/reference options: built here, not by DRA.__init__.
@@ -27,9 +56,6 @@ class SAOE(DRA):
         self.trunk = ResNet18Trunk(weights)
         self.classifier = TopKClassifier(self.trunk.out_channels, 3, params["topk_ratio"])
         self.nondis, self.fixed_ref = True, None
-        if params["pseudo"] in ("lag", "mvtecad"):
-            raise ValueError("saoe: pseudo anomalies are in-image (cutmix, cpscar, cpmix); external images are "
-                             "its outliers (param outliers)")
         require_external(data, params["outliers"], "outliers")
 
     def setup(self, data):
@@ -45,6 +71,15 @@ class SAOE(DRA):
         logits = self.forward(x, None)["logits"]
         n = labels.shape[0]
         return F.cross_entropy(logits[:n], labels) + self.params["oe_weight"] * outlier_exposure_loss(logits[n:])
+
+    def score(self, images, data, maps=False):
+        x = self.test_view(images)
+        feats = [self.trunk(level) for level in pyramid(x, self.params["scales"])]
+        logits = torch.stack([self.classifier(f) for f in feats]).mean(0).float()
+        out = {"score": 1.0 - logits.softmax(-1)[:, 0]}
+        if maps:
+            out["map"] = upsampled_mean([self.classifier.map(f) for f in feats], x.shape[-2:])
+        return out
 
     def images_per_step(self, data) -> int:
         p = self.params

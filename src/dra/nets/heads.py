@@ -1,9 +1,19 @@
-"""Scoring heads on a 512-channel feature map."""
+"""Scoring heads on a 512-channel feature map; each spatial head also gives its patch scores
+(`map`), from which the methods build their anomaly maps."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+def upsampled_mean(maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Patch-score maps of the pyramid's scales (each N x 1 x h x w) -> N x H x W: each upsampled to
+    the input's size (bilinear, torch's interpolation) and averaged, as the image score averages
+    the scales."""
+    up = [F.interpolate(m.float(), size=size, mode="bilinear", align_corners=False) for m in maps]
+    return torch.stack(up).mean(0)[:, 0]
 
 
 def topk_count(h: int, w: int, ratio: float = 0.1) -> int:
@@ -27,7 +37,11 @@ class TopKHead(nn.Module):
         self.ratio = ratio
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        return topk_mean(self.conv(feat).abs(), self.ratio)
+        return topk_mean(self.map(feat), self.ratio)
+
+    def map(self, feat: torch.Tensor) -> torch.Tensor:
+        """The patch scores the top-K mean pools: N x 1 x h x w (float32)."""
+        return self.conv(feat).float().abs()
 
 
 class CompositeHead(nn.Module):
@@ -41,6 +55,9 @@ class CompositeHead(nn.Module):
 
     def forward(self, feat: torch.Tensor, ref_mean: torch.Tensor) -> torch.Tensor:
         return self.score(self.block(ref_mean.unsqueeze(0) - feat))
+
+    def map(self, feat: torch.Tensor, ref_mean: torch.Tensor) -> torch.Tensor:
+        return self.score.map(self.block(ref_mean.unsqueeze(0) - feat))
 
 
 class NormalityHead(nn.Module):
@@ -68,3 +85,7 @@ class TopKClassifier(nn.Module):
         logits = self.conv(feat).float()  # float32, also under bf16 autocast
         k = topk_count(h, w, self.ratio)
         return logits.reshape(n, -1, h * w).topk(k, dim=-1).values.mean(-1)
+
+    def map(self, feat: torch.Tensor) -> torch.Tensor:
+        """Per position, 1 - p(class 0 = normal) of the position's logits: N x 1 x h x w."""
+        return 1.0 - self.conv(feat).float().softmax(1)[:, :1]

@@ -18,8 +18,8 @@ from dra.report.tables import row_label  # noqa: E402
 def figure(layout: dict, df: pd.DataFrame, labels: dict | None = None):
     """Grouped bars: one group per row (dataset/setting), one bar per variant (and shot count)."""
     df = df[df.n > 0].copy()
-    df["row"] = [" ".join(x for x in row_label(d, s, st) if x != "general") for d, s, st in
-                 zip(df.dataset, df.subset, df.setting)]
+    df["row"] = [" ".join(x for x in row_label(d, s, st, layout.get("dataset_labels")) if x != "general")
+                 for d, s, st in zip(df.dataset, df.subset, df.setting)]
     multi_shot = df.shots.nunique() > 1
     df["method"] = [(labels or {}).get(v, v) + (f" ({k}-shot)" if multi_shot else "")
                     for v, k in zip(df.variant, df.shots)]
@@ -36,6 +36,14 @@ def figure(layout: dict, df: pd.DataFrame, labels: dict | None = None):
     ax.set_ylabel("AUROC")
     ax.set_title("\n".join(textwrap.wrap(layout["caption"], 70)), fontsize=9)
     ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=7, title=None, loc="lower right")
+    # beside the axes, never over a bar
+    ax.legend(fontsize=7, title=None, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return fig
+
+
+def heatmaps(layout: dict, files: list) -> "plt.Figure":
+    """Per run (dataset) a few test anomalies: the image, its anomaly map over it, the mask's outline."""
+    from dra.report.heatmaps import heatmap_figure
+
+    return heatmap_figure(layout, files)

@@ -1,0 +1,60 @@
+"""What a configuration ran, for the report's landing page and results/summary.md: datasets,
+variants, seeds, budget, weights, image sizes, the code's commits, runs done and missing, and per
+table how many cells were compared with the paper and flagged."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dra.report.reproduction import summary as reproduction_summary
+
+
+def facts(plan: dict, runs: pd.DataFrame) -> list[tuple[str, str]]:
+    p = plan["provenance"]
+    names = p["datasets"]
+    expected = {tuple(r) for r in plan["runs"]}
+    done = {(r.variant, r.dataset, r.subset, r.setting, int(r.shots), int(r.seed)) for r in runs.itertuples()}
+    n_done = len(expected & done)
+    commits = sorted({str(c) for c in runs["git_commit"].dropna()}) if len(runs) else []
+    out = [
+        ("Datasets", ", ".join(names.values())),
+        ("Variants", ", ".join(p["variants"])),
+        ("Seeds", ", ".join(map(str, p["seeds"]))),
+        ("Budget", f"{p['budget']:g} x each method's epochs (" + ", ".join(
+            f"{v} {'/'.join(map(str, e))}" for v, e in p["epochs"].items()) + " epochs)"),
+        ("Weights", p["weights"]),
+        ("Image sizes", ", ".join(f"{names.get(d, d)} {'/'.join(map(str, s))} px" for d, s in p["image_sizes"].items())),
+        ("Runs", f"{n_done} done, {len(expected) - n_done} missing, of {len(expected)}"
+         + (" (partial: tables and figures show the runs done so far)" if plan.get("partial") else "")),
+        ("Code", ", ".join(commits) or "(no run yet)"),
+        ("Tables", ", ".join(plan["tables"]) or "(none)"),
+        ("Figures", ", ".join(plan["plots"]) or "(none)"),
+    ]
+    return out
+
+
+def markdown(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
+    parts = ["# What was run", ""] + [f"- **{k}**: {v}" for k, v in facts(plan, runs)]
+    if tables is not None and len(tables):
+        s = reproduction_summary(tables)
+        parts += ["", "## Against the paper", "",
+                  f"{int(s['compared'].sum())} cells have our number and the paper's; {int(s['flagged'].sum())} differ "
+                  "by more than twice the larger std (at least 0.01).", "",
+                  s.to_markdown(index=False, floatfmt=".3f")]
+    return "\n".join(parts) + "\n"
+
+
+def rst(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
+    """The same as reStructuredText, which the report's landing page includes."""
+    parts = ["What was run", "-" * 12, ""] + [f"- **{k}**: {_escape(v)}" for k, v in facts(plan, runs)]
+    if tables is not None and len(tables):
+        s = reproduction_summary(tables)
+        parts += ["", "Against the paper", "-" * 17, "",
+                  f"{int(s['compared'].sum())} cells have our number and the paper's; {int(s['flagged'].sum())} differ "
+                  "by more than twice the larger std (at least 0.01).", "",
+                  s.to_markdown(index=False, tablefmt="rst", floatfmt=".3f")]
+    return "\n".join(parts) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("*", "\\*").replace("_", "\\_").replace("`", "\\`")
