@@ -255,8 +255,9 @@ n_train=$(find "$WORK/slurm/results/runs" -name metrics.json | wc -l)
 [ "$n_train" -gt 0 ] || fail "no training run wrote metrics.json"
 train_logs=$(find "$WORK/slurm_logs" -path '*group_train*' -name '*.log' | sort)
 [ -n "$train_logs" ] || fail "no SLURM log of a train group in $WORK/slurm_logs"
-# Snakemake inside a group job prints `localrule train:` (or `rule train:`) as it starts each member.
-in_slurm=$(cat $train_logs | grep -cE '^(local)?rule train:' || true)
+# Snakemake inside a group job prints `rule train:` (or train_keep_model, for runs whose model a
+# later step reads) as it starts each member.
+in_slurm=$(cat $train_logs | grep -cE '^(local)?rule train(_keep_model)?:' || true)
 [ "$in_slurm" -eq "$n_train" ] ||
     fail "$n_train training runs, but $in_slurm of them in the SLURM logs of the train groups"
 n_groups=$(echo "$train_logs" | wc -l)

@@ -25,7 +25,7 @@ from dra.cli import main
 from dra.config import deep_merge, load_config, run_spec
 from dra.data.cache import ImageCache, build_cache
 from dra.data.manifest import read_manifest
-from dra.methods import METHODS
+from dra.methods import STANDALONE as METHODS  # AHL builds on a trained run: not benchmarked alone
 from dra.splits import read_split, write_split
 from dra.train import Trainer, load_data, train_run
 

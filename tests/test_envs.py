@@ -62,9 +62,15 @@ def test_env_parses_with_channels_python_and_pip(path):
     assert SpecifierSet(pyproject()["project"]["requires-python"]).contains(f"{version}.0")
 
 
+# Which of pyproject's extras each environment holds besides the dependencies: the report stages
+# need no torch.
+EXTRAS = {"train.yaml": ["train"], "report.yaml": []}
+
+
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
 def test_env_pins_every_dependency_as_pyproject_does(path):
-    want = pinned(pyproject()["project"]["dependencies"])
+    project = pyproject()["project"]
+    want = pinned(project["dependencies"] + [r for e in EXTRAS[path.name] for r in project["optional-dependencies"][e]])
     _, pip, _ = env_parts(path)
     have = pinned(pip)
     missing = {k: v for k, v in want.items() if k not in have}
@@ -107,3 +113,55 @@ def test_every_rule_that_runs_a_command_names_an_env_of_workflow_envs():
         assert env.parent == ENVS and env.is_file(), f"rule {rule.name}: {rule.conda_env}"
     by_name = {r.name: (ROOT / "workflow/rules" / r.conda_env).name for r in commands}
     assert by_name["train"] == "train.yaml" and by_name["table"] == "report.yaml"
+
+
+def test_the_report_environment_and_the_report_stages_are_torch_free(tmp_path):
+    """report.yaml pins no torch, and collect, table, reproduction, plot, layout and summary run with
+    torch made unimportable (a meta-path hook that refuses it)."""
+    import json
+    import subprocess
+    import sys
+
+    _, pip, _ = env_parts(ENVS / "report.yaml")
+    assert not {"torch", "torchvision"} & set(pinned(pip))
+    assert {r.split("==")[0] for r in pyproject()["project"]["optional-dependencies"]["train"]} == {"torch", "torchvision"}
+    assert not any(r.startswith(("torch", "torchvision")) for r in pyproject()["project"]["dependencies"])
+
+    run = tmp_path / "runs" / "dra" / "mvtecad" / "carpet" / "general" / "10shot" / "seed0"
+    run.mkdir(parents=True)
+    spec = {"variant": "dra", "dataset": "mvtecad", "subset": "carpet", "setting": "general", "shots": 10, "seed": 0}
+    (run / "metrics.json").write_text(json.dumps({"auroc": 0.9, "spec": spec, "git_commit": "abc"}))
+    layout = {"name": "t", "caption": "t", "rows": [["mvtecad", "carpet", "general"]],
+              "cells": [["mvtecad", "carpet", "general", "dra"]], "columns": [["dra", 10]], "seeds": [0],
+              "metrics": ["auroc"], "labels": {"dra": "DRA"}, "kind": "bars"}
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class NoTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
+        "            raise ImportError('torch is not in the report environment')\n"
+        "sys.meta_path.insert(0, NoTorch())\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(block)}
+
+    def stage(*args):
+        r = subprocess.run([sys.executable, "-m", "dra", *map(str, args)], capture_output=True, text=True, env=env,
+                           cwd=tmp_path)
+        assert r.returncode == 0, (args[0], r.stderr[-2000:])
+
+    assert subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True).returncode != 0
+    stage("layout", "--json", json.dumps(layout), "--out", tmp_path / "layout.json")
+    stage("collect", run / "metrics.json", "--out", tmp_path / "runs.csv")
+    stage("table", "t", run / "metrics.json", "--layout", f"@{tmp_path / 'layout.json'}", "--paper",
+          ROOT / "config" / "paper_results.csv", "--out", tmp_path / "t")
+    stage("reproduction", tmp_path / "t.csv", "--out", tmp_path / "rep")
+    stage("plot", "t", run / "metrics.json", "--layout", f"@{tmp_path / 'layout.json'}", "--out", tmp_path / "p")
+    plan = {"name": "summary", "provenance": {"datasets": {"mvtecad": "MVTec AD"}, "variants": ["dra"], "seeds": [0],
+                                              "budget": 1.0, "weights": "none", "image_sizes": {"mvtecad": [448]},
+                                              "epochs": {"dra": [30]}, "runs": 1},
+            "runs": [["dra", "mvtecad", "carpet", "general", 10, 0]], "tables": ["t"], "plots": [], "partial": False}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    stage("summary", tmp_path / "t.csv", "--runs", tmp_path / "runs.csv", "--plan", tmp_path / "plan.json",
+          "--out", tmp_path / "summary")
+    assert "1 done, 0 missing, of 1" in (tmp_path / "summary.md").read_text()

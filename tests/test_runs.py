@@ -66,6 +66,13 @@ def test_run_folder_contents(run_inputs, demo_data, tiny_config, tmp_path):
     for key in ("auroc", "aupr", "seconds", "images_per_second", "peak_memory_mb", "device", "git_commit",
                 "config_digest", "versions", "epochs", "iterations", "images_seen"):
         assert key in m, key
+    # what can change a run's bytes: the thread count and device type (and the torch version)
+    assert isinstance(m["threads"], int) and m["threads"] >= 1 and m["device_type"] == "cpu" and m["torch"] == m["versions"]["torch"]
+    # the demo's subset has masks: the localisation metrics are there
+    assert 0 <= m["pixel_auroc"] <= 1 and 0 <= m["aupro"] <= 1
+    # progress: epoch, iteration, loss, images/s and an ETA, a line at a time in a log
+    lines = [x for x in r.stderr.splitlines() if " images/s eta " in x]
+    assert lines and lines[-1].startswith("epoch 2/2 iteration 3/3 loss "), r.stderr[-500:]
     assert 0 <= m["auroc"] <= 1 and m["images_per_second"] > 0 and m["peak_memory_mb"] > 0
     p = s["params"]
     assert m["iterations"] == 6 and m["images_seen"] == 6 * (p["batch_normal"] + p["batch_anomaly"] + p["n_ref"])

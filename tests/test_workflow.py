@@ -3,6 +3,7 @@ end to end in a temporary copy, and precise reruns after a code change."""
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -112,28 +113,47 @@ def test_demo_tables_hold_a_value_in_every_cell(demo_copy):
 @pytest.mark.slow
 def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
     jobs = planned_after_edit(demo_copy, "methods/devnet.py", "a comment is an edit")
-    variants = {j["variant"] for j in jobs.get("train", [])}
+    variants = {j["variant"] for j in jobs.get("train", []) + jobs.get("train_keep_model", [])}
     assert "devnet" in variants and "dra" not in variants
     sys.path.insert(0, str(demo_copy / "src"))
     from dra.config import load_config, method_params
+    from dra.methods import METHODS
     from dra.sources import closure
 
     cfg = load_config(demo_copy / "config" / "config.yaml", demo_copy / "config" / "demo.yaml")
-    for v in variants:  # every rerun variant's code imports devnet (FLOS builds on it)
-        assert "dra.methods.devnet" in closure(f"dra.methods.{method_params(cfg, v)[0]}"), v
-    assert set(jobs) <= {"train", "collect", "table", "reproduction", "plot", "all_tables"}, set(jobs)
+    for v in variants:  # every rerun variant's code imports devnet (FLOS builds on it), or its run does (AHL)
+        method = method_params(cfg, v)[0]
+        assert "dra.methods.devnet" in closure(f"dra.methods.{METHODS[method]}") or v == "ahl_devnet", v
+    assert set(jobs) <= {"train", "train_keep_model", "maps", "collect", "table", "reproduction", "plot", "summary",
+                         "all_tables"}, set(jobs)
+
+
+@pytest.mark.slow
+def test_an_ahl_run_builds_on_its_base_run_and_an_edit_to_dra_replans_both(demo_copy):
+    """AHL(DRA)'s input is the model of the `dra` run with the same six words (kept only while needed:
+    Snakemake deleted it after the demo); an edit to methods/dra.py reruns both."""
+    runs = demo_copy / "results" / "demo" / "runs"
+    assert (runs / "ahl_dra" / "demo" / "weave" / "general" / "10shot" / "seed0" / "metrics.json").is_file()
+    assert not list(runs.rglob("model.pt"))  # temporary: no run keeps its 45 MB model
+    jobs = planned_after_edit(demo_copy, "methods/dra.py", "an edit to DRA")
+    trained = {(j["variant"], j["setting"], j["shots"], j["seed"]) for j in jobs.get("train", []) + jobs["train_keep_model"]}
+    ahl = {k for k in trained if k[0] == "ahl_dra"}
+    assert ahl and {("dra", *k[1:]) for k in ahl} <= trained  # each AHL(DRA) run replans with its base
+    assert not {k for k in trained if k[0] in ("devnet", "ahl_devnet", "flos")}  # DevNet's are untouched
 
 
 @pytest.mark.slow
 def test_editing_shared_method_code_reruns_the_methods_that_share_it(demo_copy):
     jobs = planned_after_edit(demo_copy, "methods/balanced.py", "shared by the balanced-batch methods")
-    assert {j["variant"] for j in jobs["train"]} == {"devnet", "flos", "minns", "deepsad", "mlep"}
+    variants = {j["variant"] for j in jobs["train"] + jobs.get("train_keep_model", [])}
+    # AHL(DevNet) builds on DevNet's runs, so it reruns with them
+    assert variants == {"devnet", "flos", "minns", "deepsad", "mlep", "ahl_devnet"}
 
 
 @pytest.mark.slow
 def test_editing_table_code_plans_no_training(demo_copy):
     jobs = planned_after_edit(demo_copy, "report/tables.py", "layout tweak")
-    assert "train" not in jobs and "table" in jobs
+    assert "train" not in jobs and "train_keep_model" not in jobs and "table" in jobs
 
 
 @pytest.mark.slow
@@ -142,7 +162,7 @@ def test_one_table_plans_only_its_runs(demo_copy, tmp_path):
     over.write_text(yaml.safe_dump({"paths": {"data": "data/demo", "results": str(tmp_path / "fresh")}}))
     jobs = planned(smk("-n", str(tmp_path / "fresh" / "tables" / "table2_hard.md"), "--configfile",
                        "config/demo.yaml", str(over), cwd=demo_copy).stdout)
-    assert {j["setting"] for j in jobs["train"]} <= {"hard-scratch", "hard-spot"}
+    assert {j["setting"] for j in jobs["train"] + jobs.get("train_keep_model", [])} <= {"hard-scratch", "hard-spot"}
     assert "collect" not in jobs
 
 
@@ -152,8 +172,15 @@ def test_report_holds_every_table_and_figure(demo_copy):
     smk("--report", str(report), "--configfile", "config/demo.yaml", cwd=demo_copy)
     html = report.read_text(errors="replace")
     cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
-    for name in [*cfg["tables"], *cfg["plots"], "reproduction"]:
-        assert name in html, name
+    pages = [base64.b64decode(m).decode("utf-8", "replace")
+             for m in re.findall(r"data:text/html;charset=utf8;base64,([A-Za-z0-9+/=]+)", html)]
+    for name, table in cfg["tables"].items():  # each table rendered as an HTML table, with its caption
+        page = [p for p in pages if f"<title>{name}</title>" in p]
+        assert page and "<table" in page[0] and table["caption"] in page[0], name
+        assert re.search(r"<td>0\.\d{3}", page[0]), name  # numbers, not a download link
+    for name in cfg["plots"]:
+        assert f"{name}.png" in html, name
+    assert "What was run" in html and "Against the paper" in html  # the landing page
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ from dra.config import DEFAULT_CONFIG, external_subsets, is_unsupervised, load_c
 from dra.data.cache import ImageCache, build_cache
 from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
-from dra.methods import METHODS
+from dra.methods import STANDALONE
 from dra.runinfo import device_name, peak_memory_mb, pick_device, reset_peak_memory
 from dra.splits import read_split, write_split
 from dra.synth import generate
@@ -137,7 +137,7 @@ def short_run(spec: dict, inputs: dict, external: list[Path], device: str, amp: 
             "run_peak_mb": info["peak_memory_mb"], "auroc": info["auroc"]}
 
 
-def bench(methods=METHODS, size: int = 224, device: str = "auto", amp: str = "auto", warmup: int = 1,
+def bench(methods=STANDALONE, size: int = 224, device: str = "auto", amp: str = "auto", warmup: int = 1,
           steps: int = 3, run_iterations: int = 3, seed: int = 0, workdir: Path | None = None,
           progress=print) -> pd.DataFrame:
     """One row per method (COLUMNS). run_iterations 0: no short run."""

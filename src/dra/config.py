@@ -18,7 +18,8 @@ from dra.errors import DraError
 from dra.params import check_params, closest, defaults, module_constant
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
-EXTERNAL = ("mvtecad", "lag")  # sources of external pseudo anomalies / outliers
+EXTERNAL = ("mvtecad", "lag", "dtd")  # sources of external pseudo anomalies, outliers, textures
+EXTERNAL_KEYS = ("pseudo", "outliers", "texture_source")  # the parameters that may name one
 # pixel metrics: maps smoothed by a Gaussian of `sigma` input pixels, compared with the masks at `size`
 LOCALIZATION = {"size": 256, "sigma": 4.0}
 
@@ -136,7 +137,7 @@ def external_source(cfg: dict, spec: dict) -> str | None:
     A dataset's config may map a source to another dataset (`external: {mvtecad: demo}`: the
     demo uses its own other subsets where the protocol uses other MVTec categories)."""
     p = spec["params"]
-    for key in ("pseudo", "outliers"):
+    for key in EXTERNAL_KEYS:
         if p.get(key) in EXTERNAL:
             return cfg["datasets"][spec["dataset"]].get("external", {}).get(p[key], p[key])
     return None

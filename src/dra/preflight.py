@@ -9,7 +9,7 @@ config keys that do without it). The workflow calls `blockers` with the jobs its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dra import runkey
@@ -33,11 +33,10 @@ class Need:
     name: str                 # dataset or file
     missing: list[str]        # files that are not there
     help: str                 # what to do
-    needed_by: list[str] = field(default_factory=list)
+    needed_by: str = ""
 
     def text(self) -> str:
-        who = f" (needed by {', '.join(self.needed_by[:8])}{' ...' if len(self.needed_by) > 8 else ''})" \
-            if self.needed_by else ""
+        who = f" (needed by {self.needed_by})" if self.needed_by else ""
         return f"- {self.name}{who}: {self.help}"
 
 
@@ -45,7 +44,7 @@ def _raw_dir(cfg: dict, dataset: str) -> Path:
     return Path(runkey.RAW.format(data=cfg["paths"]["data"], dataset=dataset))
 
 
-def manual_need(cfg: dict, dataset: str, needed_by: list[str]) -> Need | None:
+def manual_need(cfg: dict, dataset: str, needed_by: str) -> Need | None:
     """The hand-placed raw files of `dataset` that are missing (none if its extracted folder is there)."""
     raw = _raw_dir(cfg, dataset)
     if (raw / "extracted").is_dir():
@@ -60,22 +59,26 @@ def manual_need(cfg: dict, dataset: str, needed_by: list[str]) -> Need | None:
     return Need("raw", dataset, [str(raw / f.name) for f in files], help_, needed_by)
 
 
-def _run_label(r: Run) -> str:
-    return f"{r.variant} on {r.dataset}/{r.subset} {r.setting}"
+def _who(runs: list[Run]) -> str:
+    """'the variants dra, saoe (2) on brainmri, headct': who needs a thing, in one line."""
+    if not runs:
+        return ""
+    variants = sorted({r.variant for r in runs})
+    datasets = sorted({r.dataset for r in runs})
+    return (f"{len(runs)} runs: variants {', '.join(variants[:10])}{' ...' if len(variants) > 10 else ''} "
+            f"on {', '.join(datasets)}")
 
 
-def _external_users(cfg: dict, runs: list[Run]) -> dict[str, list[str]]:
-    users: dict[str, list[str]] = {}
+def _external_users(cfg: dict, runs: list[Run]) -> dict[str, list[Run]]:
+    users: dict[str, list[Run]] = {}
+    specs = {}
     for r in runs:
-        src = external_source(cfg, run_spec(cfg, *r.words().values()))
-        if src is not None:
-            users.setdefault(src, []).append(_run_label(r))
+        key = (r.variant, r.dataset)
+        if key not in specs:
+            specs[key] = external_source(cfg, run_spec(cfg, *r.words().values()))
+        if specs[key] is not None:
+            users.setdefault(specs[key], []).append(r)
     return users
-
-
-def _compact(labels: list[str]) -> list[str]:
-    """'dra on brainmri/brainmri general' x 6 seeds -> one entry per (variant, dataset)."""
-    return list(dict.fromkeys(" ".join(x.split(" ")[:3]).rsplit("/", 1)[0] for x in labels))
 
 
 def blockers(cfg: dict, jobs: list[tuple[str, dict]]) -> list[Need]:
@@ -88,17 +91,21 @@ def blockers(cfg: dict, jobs: list[tuple[str, dict]]) -> list[Need]:
     for rule, _ in jobs:
         if rule.startswith("place_"):
             dataset = rule[len("place_"):]
-            by = _compact(users.get(dataset, [])) or sorted({r.dataset for r in runs if r.dataset == dataset})
-            need = manual_need(cfg, dataset, by)
+            need = manual_need(cfg, dataset, _who(users.get(dataset, []) or [r for r in runs if r.dataset == dataset]))
             if need:
                 out.append(need)
     if runs and any(rule == "weights" for rule, _ in jobs):
-        missing = sorted({f for r in runs for f in weight_files(cfg.get("weights", "imagenet"),
-                                                                run_spec(cfg, *r.words().values())["method"])
-                          if not Path(f).is_file()})
-        if missing:
-            out.append(Need("weights", "pretrained weights " + ", ".join(missing), missing, WEIGHTS_HELP))
+        out += _weights_need(cfg, runs)
     return out
+
+
+def _weights_need(cfg: dict, runs: list[Run]) -> list[Need]:
+    weights = cfg.get("weights", "imagenet")
+    methods = {r.variant: run_spec(cfg, *r.words().values())["method"] for r in {r.with_variant(r.variant) for r in runs}}
+    users = [r for r in runs if any(not Path(f).is_file() for f in weight_files(weights, methods[r.variant]))]
+    missing = sorted({f for r in users for f in weight_files(weights, methods[r.variant]) if not Path(f).is_file()})
+    return [Need("weights", "pretrained weights " + ", ".join(missing), missing, WEIGHTS_HELP, _who(users))] \
+        if missing else []
 
 
 def needs(cfg: dict, runs: list[Run]) -> list[Need]:
@@ -113,15 +120,10 @@ def needs(cfg: dict, runs: list[Run]) -> list[Need]:
         if prepared.is_dir() and any(prepared.glob("*/manifest.csv")):
             continue
         if d in _datasets_with_files():
-            need = manual_need(cfg, d, _compact(users.get(d, [])) or sorted({r.variant for r in runs if r.dataset == d}))
+            need = manual_need(cfg, d, _who(users.get(d, []) or [r for r in runs if r.dataset == d]))
             if need:
                 out.append(need)
-    missing = sorted({f for r in runs for f in weight_files(cfg.get("weights", "imagenet"),
-                                                            run_spec(cfg, *r.words().values())["method"])
-                      if not Path(f).is_file()})
-    if missing:
-        out.append(Need("weights", "pretrained weights " + ", ".join(missing), missing, WEIGHTS_HELP))
-    return out
+    return out + _weights_need(cfg, runs)
 
 
 def _datasets_with_files() -> set[str]:

@@ -313,7 +313,9 @@ class Trainer:
                 self.iteration += 1
                 steps_done += 1
                 log.step(steps_done, self.epoch, epochs, self.iteration, iterations, loss)
-                if self.checkpoint_every and steps_done % self.checkpoint_every == 0:
+                # a method whose step is a whole epoch (AHL) is saved after each one
+                every = 1 if self.model.STEP_IS_EPOCH else self.checkpoint_every
+                if self.checkpoint_every and steps_done % every == 0:
                     self.save()
             self.sched.epoch_end()
             self.epoch, self.iteration = self.epoch + 1, 0
@@ -498,7 +500,8 @@ def train_run(spec: dict, split_path: Path, cache_path: Path, manifest_path: Pat
 
 
 def anomaly_maps(spec: dict, model_path: Path, split_path: Path, cache_path: Path, manifest_path: Path,
-                 external: list[Path], n_images: int, out: Path, device: str = "auto") -> int:
+                 external: list[Path], n_images: int, out: Path, device: str = "auto",
+                 base_model: Path | None = None) -> int:
     """Maps of `n_images` test anomalies with masks (one class after the other), from a run's
     trained model: {ids, images (uint8), maps (float16, smoothed as the metrics see them), masks}."""
     from dra.localization import smooth
@@ -515,15 +518,19 @@ def anomaly_maps(spec: dict, model_path: Path, split_path: Path, cache_path: Pat
     ids = [p for group in itertools.zip_longest(*by_class) for p in group if p is not None][:n_images]
     if not ids:
         raise DraError(f"{split_path}: no test anomaly with a mask to map")
-    data = load_data(spec, split, cache, manifest, dev, [Path(x) for x in external])
+    data = load_data(spec, split, cache, manifest, dev, [Path(x) for x in external],
+                     base_model=None if base_model is None else Path(base_model))
     seed_everything(spec["seed"])
     gen = torch.Generator().manual_seed(spec["seed"])
     model = method_class(spec["method"])(spec["params"], data, gen, "none").to(dev)
     if not model.HAS_MAP:
         raise DraError(f"{spec['method']} has no native anomaly map")
-    state = torch.load(model_path, map_location=dev, weights_only=True)
-    model.load_state_dict(state)
-    model.begin(data)
+    model.begin(data)  # the phase's setup first (AHL sizes its psi there), then the trained weights
+    try:
+        model.load_state_dict(torch.load(model_path, map_location=dev, weights_only=True))
+    except Exception as e:  # noqa: BLE001 - not this run's model
+        raise DraError(f"{model_path}: not the trained model of this run ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0][:200]}); delete it and rerun the run") from None
     model.eval()
     images = torch.from_numpy(cache.gather(cache.rows(ids))).to(dev)
     with torch.no_grad():

@@ -4,20 +4,24 @@ model alone, plus a short run's wall time, on generated data (no dataset needed)
 from pathlib import Path
 
 from dra.errors import DraError
-from dra.methods import METHODS
+from dra.methods import BASED, METHODS, STANDALONE
 
 
 def method_list(values: list[str]) -> list[str]:
     names = [m for v in values for m in v.split(",") if m]
     unknown = [m for m in names if m not in METHODS]
     if unknown:
-        raise DraError(f"--methods: unknown {unknown}; expected some of {list(METHODS)}")
+        raise DraError(f"--methods: unknown {unknown}; expected some of {list(STANDALONE)}")
+    based = [m for m in names if m in BASED]
+    if based:
+        raise DraError(f"--methods: {based} build on another run's trained model; the benchmark measures the "
+                       f"methods that train from a start of their own: {list(STANDALONE)}")
     return names
 
 
 def configure(p):
-    p.add_argument("--methods", nargs="+", default=list(METHODS),
-                   help=f"methods to measure, space- or comma-separated (default: all of {','.join(METHODS)})")
+    p.add_argument("--methods", nargs="+", default=list(STANDALONE),
+                   help=f"methods to measure, space- or comma-separated (default: all of {','.join(STANDALONE)})")
     p.add_argument("--size", type=int, default=224, help="image side in pixels (default 224)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto", help="auto: bf16 on GPU, off on CPU")

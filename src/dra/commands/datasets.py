@@ -1,4 +1,6 @@
-"""`python -m dra datasets`: every dataset, its state under the data folder, licence, where its files go."""
+"""`python -m dra datasets`: every dataset, its state under the data folder, licence, where its files
+go; with `--configfile`, also what the configuration's selected runs need and lack (the workflow's
+pre-flight, from the config alone)."""
 
 from pathlib import Path
 
@@ -6,8 +8,12 @@ from dra.data.registry import DATASETS, dataset_module
 
 
 def configure(p):
-    p.add_argument("--data", type=Path, default=Path("data"),
-                   help="the data folder (raw/<dataset>/ and prepared/<dataset>/ below it; default: data)")
+    p.add_argument("--data", type=Path,
+                   help="the data folder (raw/<dataset>/ and prepared/<dataset>/ below it; default: the config's "
+                        "paths.data, else data)")
+    p.add_argument("--configfile", type=Path, action="append", default=[],
+                   help="the workflow's config file(s), merged in order as Snakemake does (config/config.yaml first): "
+                        "list what its selected runs need and lack")
 
 
 def state(name: str, data: Path) -> str:
@@ -48,9 +54,26 @@ def where(name: str, data: Path) -> str:
 
 
 def run(args):
-    rows = [(name, state(name, args.data), getattr(dataset_module(name), "LICENCE", "?"), where(name, args.data))
+    cfg = None
+    if args.configfile:
+        from dra.config import load_config
+        from dra.configcheck import check_config, coerce
+
+        cfg = check_config(coerce(load_config(*args.configfile)))
+    data = args.data or Path(cfg["paths"]["data"] if cfg else "data")
+    rows = [(name, state(name, data), getattr(dataset_module(name), "LICENCE", "?"), where(name, data))
             for name in DATASETS]
     head = ("dataset", "state", "licence", "raw files")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(3)]
     for r in [head, tuple("-" * w for w in widths) + ("-" * 9,)] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+    if cfg is not None:
+        from dra.plan import all_runs
+        from dra.preflight import message, needs
+
+        runs = all_runs(cfg)
+        found = needs({**cfg, "paths": {**cfg["paths"], "data": str(data)}}, runs)
+        print()
+        print(f"The configuration selects {len(runs)} runs on {', '.join(sorted({r.dataset for r in runs}))}.")
+        print(message(found).replace("Before any job can start, these are missing (nothing was run):",
+                                     "They need, and lack:") if found else "They need nothing that is missing.")

@@ -15,6 +15,7 @@ def configure(p):
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--cache", type=Path, required=True)
     p.add_argument("--external", type=Path, action="append", default=[], help="external image caches, as the run's")
+    p.add_argument("--base-model", type=Path, help="AHL runs: the model of the run it builds on, as the run's")
     p.add_argument("--images", type=int, default=3, help="test anomalies to map (default 3)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, required=True, help=".npz with ids, images, maps, masks")
@@ -33,5 +34,5 @@ def run(args):
     from dra.train import anomaly_maps  # torch is imported only here
 
     n = anomaly_maps(spec, args.model, args.split, args.cache, args.manifest, args.external, args.images,
-                     args.out, args.device)
+                     args.out, args.device, base_model=args.base_model)
     print(f"wrote {args.out}: maps of {n} test anomalies")

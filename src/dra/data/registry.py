@@ -18,6 +18,7 @@ DATASETS = {
     "headct": "dra.data.headct",
     "hyperkvasir": "dra.data.hyperkvasir",
     "lag": "dra.data.lag",  # external pseudo-anomaly pool only
+    "dtd": "dra.data.dtd",  # external texture pool only (AHL's Perlin-mask pseudo anomalies)
 }
 # Layouts a dataset of any name can be in (config `layout:`): its subsets and classes are found in
 # its folder, and it has no expected counts.

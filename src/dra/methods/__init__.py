@@ -13,8 +13,10 @@ from dra.errors import DraError
 
 METHODS = {
     "dra": "dra", "devnet": "devnet", "flos": "flos", "saoe": "saoe", "mlep": "mlep", "kdad": "kdad",
-    "deepsad": "deepsad", "minns": "minns",
+    "deepsad": "deepsad", "minns": "minns", "ahl_dra": "ahl", "ahl_devnet": "ahl",
 }
+BASED = ("ahl_dra", "ahl_devnet")  # built on the trained model of another run (param `base`)
+STANDALONE = tuple(m for m in METHODS if m not in BASED)
 
 
 def method_class(name: str):

@@ -132,6 +132,8 @@ class Method(nn.Module):
     # --- scoring --------------------------------------------------------------------------
     #: whether the method has a native anomaly map (score(..., maps=True) returns "map")
     HAS_MAP = True
+    #: one optimiser step is a whole epoch (AHL): checkpoints are written after each
+    STEP_IS_EPOCH = False
 
     def score(self, images: torch.Tensor, data: RunData, maps: bool = False) -> dict[str, torch.Tensor]:
         """{"score": N, optional per-head parts ("head_<name>": N), with `maps` and HAS_MAP also

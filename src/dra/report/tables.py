@@ -137,7 +137,10 @@ def cell_text(c: pd.Series, kind: str = "md") -> str:
         ours += f" ({c.n}/{c.n + len(c.missing_seeds.split(';'))} seeds)"
     if not pd.isna(c.paper_mean):
         flag = (" !" if c.flagged else "")
-        ours += f" / {c.paper_mean:.3f} ({c['diff']:+.3f}){flag}"
+        paper = f" / {c.paper_mean:.3f} ({c['diff']:+.3f})"
+        if kind == "html":  # the paper's part in grey, the flag in red
+            return f"{ours}<span class='paper'>{paper}</span>" + ("<span class='flag'> !</span>" if c.flagged else "")
+        ours += paper + flag
     return ours
 
 
@@ -227,7 +230,8 @@ def latex(layout: dict, df: pd.DataFrame) -> str:
 HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:1em;color:#222}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}caption{font-weight:600;text-align:left;
-padding:0 0 6px 0}p.legend,p.prov{font-size:12px;color:#555;max-width:70em}h3{font-size:14px;margin-top:1.2em}"""
+padding:0 0 6px 0}p.legend,p.prov{font-size:12px;color:#555;max-width:70em}h3{font-size:14px;margin-top:1.2em}
+span.paper{color:#888}span.flag{color:#c00;font-weight:700}"""
 
 
 def to_html(layout: dict, df: pd.DataFrame, ranks: pd.DataFrame, tests: pd.DataFrame, runs: pd.DataFrame) -> str:
