@@ -17,7 +17,8 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) all_tables --configfile config/demo.yaml
 	@echo
-	@echo "Tables: results/demo/tables/ (CSV, Markdown, LaTeX); runs: results/demo/runs.csv"
+	@echo "Tables: results/demo/tables/ (CSV, Markdown, LaTeX, HTML); figures: results/demo/plots/; runs: results/demo/runs.csv"
+	@echo "Report: $(BIN)/snakemake --report results/demo/report.html --configfile config/demo.yaml"
 	@ls results/demo/tables/*.md
 
 # Real data on this CPU: every method of Tables 1 and 2 on ELPV (installed from PyPI), three seeds,

@@ -147,3 +147,30 @@ def test_a_dry_run_with_imagenet_weights_and_an_empty_cache_plans_the_weights_fi
     code, out = dry(tmp_path, {"weights": "imagenet"}, env=env)
     assert code == 0, out[-2000:]
     assert "rule weights:" in out and str(tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in out
+
+
+def test_the_declarations_read_from_source_are_the_modules_own():
+    """The workflow reads PARAMS from each method module's source without importing torch; what it
+    reads is exactly what the imported module holds."""
+    import importlib
+
+    from dra.methods import METHODS
+    from dra.params import _module_declarations, method_file
+
+    for method, module in METHODS.items():
+        read, constants = _module_declarations(method_file(method))
+        imported = importlib.import_module(f"dra.methods.{module}")
+        assert read == imported.PARAMS, method
+        for name in ("WEIGHTS", "UNSUPERVISED", "EXTENDS", "METHOD_DEFAULTS"):
+            assert constants.get(name) == getattr(imported, name, None), (method, name)
+
+
+def test_planning_imports_no_torch():
+    """The Snakefile parses every configuration without torch (each cluster job parses it again)."""
+    code = ("import sys\n"
+            "from dra.config import load_config\nfrom dra.configcheck import check_config, coerce\n"
+            "from dra.plan import all_runs\nfrom dra.preflight import needs\nfrom dra.nets.weights import weight_files\n"
+            "cfg = check_config(coerce(load_config()))\nall_runs(cfg)\n"
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]

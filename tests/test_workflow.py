@@ -173,7 +173,7 @@ def test_report_holds_every_table_and_figure(demo_copy):
     html = report.read_text(errors="replace")
     cfg = yaml.safe_load((demo_copy / "config" / "demo.yaml").read_text())
     pages = [base64.b64decode(m).decode("utf-8", "replace")
-             for m in re.findall(r"data:text/html;charset=utf8;base64,([A-Za-z0-9+/=]+)", html)]
+             for m in re.findall(r"data:text/html;charset=utf8;(?:filename=[^;]+;)?base64,([A-Za-z0-9+/=]+)", html)]
     for name, table in cfg["tables"].items():  # each table rendered as an HTML table, with its caption
         page = [p for p in pages if f"<title>{name}</title>" in p]
         assert page and "<table" in page[0] and table["caption"] in page[0], name

@@ -112,7 +112,7 @@ def test_a_dataset_of_ones_own_is_prepared_trained_and_tabulated_under_its_name_
     smk("--report", str(report), "--configfile", "config/config.yaml", cfg, "--config", "partial=true", cwd=base)
     html = report.read_text(errors="replace")
     pages = [base64.b64decode(m).decode("utf-8", "replace")
-             for m in re.findall(r"data:text/html;charset=utf8;base64,([A-Za-z0-9+/=]+)", html)]
+             for m in re.findall(r"data:text/html;charset=utf8;(?:filename=[^;]+;)?base64,([A-Za-z0-9+/=]+)", html)]
     tables = [p for p in pages if "<table" in p and "Paper Table 1" in p]
     assert tables, "the report holds table1_general rendered as HTML"
     assert "My bottles / weave" in tables[0] and "missing" in tables[0] and "DevNet (10-shot)" in tables[0]

@@ -9,8 +9,8 @@ normals only.
 
 The workflow checks every variant when it is parsed, before any data exists, without importing torch
 (method modules import it): the declarations are read from the modules' source (`declarations`),
-where only literals, `Param(...)` calls, the names of module-level literal constants, `+` of
-tuples and `list(...)`/`tuple(...)` may appear.
+where only literals, `Param(...)` calls, the names of module-level literal constants and of the
+presets below (`**LOSSES`), `+` of tuples and `list(...)`/`tuple(...)` may appear.
 """
 
 from __future__ import annotations
@@ -97,6 +97,40 @@ SHARED = {
 LOOP = ("epochs", "iterations", "lr", "weight_decay", "lr_step", "lr_gamma", "scheduler_at", "grad_clip",
         "test_batch")
 
+# Declarations several methods share: a method's PARAMS unpacks those it has (`**LOSSES`).
+# DRA's schedule, the authors' code (paper: lr 1e-3, weight decay 1e-2): StepLR stepped at epoch start.
+DRA_SCHEDULE = {"epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
+                "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48}
+# The authors' DevNet code: 50 epochs, StepLR stepped at the end of each epoch.
+DEVNET_SCHEDULE = {**DRA_SCHEDULE, "epochs": 50, "scheduler_at": "end"}
+LOSSES = {
+    "loss": Param("str", "deviation", "each head's loss", choices=("deviation", "bce", "focal")),
+    "dev_samples": Param("int", 5000, "the deviation loss's reference draws from N(0, 1)", min=2),
+    "dev_margin": Param("float", 5.0, "the deviation loss's margin", min=0, above=True),
+    "focal_alpha": Param("float", 1.0, "binary focal loss alpha", min=0),
+    "focal_gamma": Param("float", 2.0, "binary focal loss gamma", min=0),
+}
+TOPK = {
+    "topk_ratio": Param("float", 0.1, "share of a map's positions in the top-K mean", min=0, max=1, above=True),
+    "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
+}
+# In-image pseudo anomalies: CutMix (the paper's name for a same-image cut-paste) and CutPaste-Scar.
+PASTE = {
+    "cutmix_area": Param("list", [0.02, 0.15], "CutMix patch area, a share of the image", items="float", length=2,
+                         min=0, max=1),
+    "cutmix_aspect": Param("list", [0.3, 3.3333333], "CutMix aspect ratio range", items="float", length=2, min=0,
+                           above=True),
+    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
+    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
+    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
+                           min=-180, max=180),
+    "jitter": Param("dict", {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
+                    "colour jitter of pasted patches (torchvision's ColorJitter)",
+                    keys=("brightness", "contrast", "saturation", "hue")),
+}
+PRESETS = {"DRA_SCHEDULE": DRA_SCHEDULE, "DEVNET_SCHEDULE": DEVNET_SCHEDULE, "LOSSES": LOSSES, "TOPK": TOPK,
+           "PASTE": PASTE}
+
 
 # --- reading the declarations from a method module's source -------------------------------------
 
@@ -107,7 +141,13 @@ def _evaluate(node: ast.AST, constants: dict, where: str):
         values = [_evaluate(e, constants, where) for e in node.elts]
         return values if isinstance(node, ast.List) else tuple(values)
     if isinstance(node, ast.Dict):
-        return {_evaluate(k, constants, where): _evaluate(v, constants, where) for k, v in zip(node.keys, node.values)}
+        out = {}
+        for k, v in zip(node.keys, node.values):
+            if k is None:  # **PRESET
+                out.update(_evaluate(v, constants, where))
+            else:
+                out[_evaluate(k, constants, where)] = _evaluate(v, constants, where)
+        return out
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return -_evaluate(node.operand, constants, where)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # ("auto",) + SOURCES
@@ -117,6 +157,8 @@ def _evaluate(node: ast.AST, constants: dict, where: str):
         return {"list": list, "tuple": tuple}[node.func.id](_evaluate(node.args[0], constants, where))
     if isinstance(node, ast.Name) and node.id in constants:
         return constants[node.id]
+    if isinstance(node, ast.Name) and node.id in PRESETS:
+        return PRESETS[node.id]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Param":
         args = [_evaluate(a, constants, where) for a in node.args]
         kwargs = {k.arg: _evaluate(k.value, constants, where) for k in node.keywords}
@@ -146,6 +188,7 @@ def _module_declarations(path: Path) -> tuple[dict, dict]:
     return params, constants
 
 
+@lru_cache(maxsize=None)
 def method_file(method: str) -> Path:
     from dra.methods import METHODS
     from dra.sources import module_file

@@ -163,20 +163,27 @@ def table_runs(cfg: dict, name: str) -> list[Run]:
     return sorted(runs)
 
 
-def artefacts(cfg: dict) -> list[str]:
-    """The artefacts the selection covers: those with cells (and any `select.tables` names)."""
+def runs_by_artefact(cfg: dict) -> dict[str, list[Run]]:
+    """The artefacts the selection covers (those with cells; a name `select.tables` asks for must
+    have some), each with its runs, in the config's order."""
     sel = selection(cfg)
-    out = []
+    out = {}
     for name in artefacts_declared(cfg):
         if not _selected(sel, "tables", name):
             continue
-        if not table_runs(cfg, name):
+        runs = table_runs(cfg, name)
+        if not runs:
             if sel.get("tables"):
                 raise DraError(f"config select: {name} has no cells for this selection ({_describe(sel)}); "
                                "widen the selection or leave it out of select.tables")
             continue
-        out.append(name)
+        out[name] = runs
     return out
+
+
+def artefacts(cfg: dict) -> list[str]:
+    """The artefacts the selection covers: those with cells (and any `select.tables` names)."""
+    return list(runs_by_artefact(cfg))
 
 
 def _describe(sel: dict) -> str:
@@ -191,8 +198,9 @@ def plots(cfg: dict) -> list[str]:
     return [a for a in artefacts(cfg) if a in cfg.get("plots", {})]
 
 
-def all_runs(cfg: dict) -> list[Run]:
-    return sorted({r for name in artefacts(cfg) for r in table_runs(cfg, name)})
+def all_runs(cfg: dict, by_artefact: dict | None = None) -> list[Run]:
+    by_artefact = runs_by_artefact(cfg) if by_artefact is None else by_artefact
+    return sorted({r for runs in by_artefact.values() for r in runs})
 
 
 def dataset_labels(cfg: dict, datasets) -> dict[str, str]:
@@ -205,12 +213,10 @@ def provenance(cfg: dict, runs: list[Run]) -> dict:
     datasets = list(dict.fromkeys(r.dataset for r in runs))
     variants = list(dict.fromkeys(r.variant for r in runs))
     sizes, epochs = {}, {}
-    for v in variants:
-        for d in datasets:
-            if any(r.variant == v and r.dataset == d for r in runs):
-                s = variant_spec(cfg, v, d)
-                sizes.setdefault(d, set()).add(s["image_size"])
-                epochs.setdefault(v, set()).add(s["params"]["epochs"])
+    for v, d in dict.fromkeys((r.variant, r.dataset) for r in runs):
+        s = variant_spec(cfg, v, d)
+        sizes.setdefault(d, set()).add(s["image_size"])
+        epochs.setdefault(v, set()).add(s["params"]["epochs"])
     return {
         "datasets": dataset_labels(cfg, datasets), "variants": variants,
         "seeds": sorted({r.seed for r in runs}), "budget": float(cfg.get("budget", 1.0)),

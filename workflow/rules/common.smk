@@ -30,13 +30,12 @@ from dra.methods import METHODS
 from dra.nets.weights import IMAGENET_FILES, imagenet_path, weight_files
 from dra.plan import (
     all_runs,
+    artefact,
     check_hard_setting,
-    plots,
     provenance,
+    runs_by_artefact,
     table_cells,
     table_layout,
-    table_runs,
-    tables,
 )
 from dra.runkey import Run, pattern
 from dra.sources import source_files
@@ -59,9 +58,12 @@ RES = config["paths"]["results"]
 ROOT = Path(workflow.basedir).parent
 SYNTH = [d for d, c in config["datasets"].items() if c.get("source") == "synth"]
 try:
-    TABLES = tables(config)
-    PLOTS = plots(config)
-    RUNS = all_runs(config)
+    ARTEFACT_RUNS = runs_by_artefact(
+        config
+    )  # each selected table's and figure's runs, once
+    TABLES = [a for a in ARTEFACT_RUNS if a in config.get("tables", {})]
+    PLOTS = [a for a in ARTEFACT_RUNS if a in config.get("plots", {})]
+    RUNS = all_runs(config, ARTEFACT_RUNS)
 except DraError as e:
     raise WorkflowError(f"configuration: {e}") from None
 PARTIAL = bool(config.get("partial", False))
@@ -252,9 +254,7 @@ def heatmap_inputs(name):
     """The anomaly maps a heatmap figure draws (one file per run it shows), else none."""
     if config["plots"][name].get("kind") != "heatmaps":
         return []
-    return [
-        at_results(runkey.MAPS).format(**r.words()) for r in table_runs(config, name)
-    ]
+    return [at_results(runkey.MAPS).format(**r.words()) for r in ARTEFACT_RUNS[name]]
 
 
 def heatmap_images():

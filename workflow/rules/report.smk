@@ -35,7 +35,7 @@ rule collect:
 
 rule table:
     input:
-        metrics=lambda wc: existing(metrics_files(table_runs(config, wc.table))),
+        metrics=lambda wc: existing(metrics_files(ARTEFACT_RUNS[wc.table])),
         layout=layout_file("{table}"),
         paper="config/paper_results.csv",
         code=code("dra.commands.table"),
@@ -56,7 +56,7 @@ rule table:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        caption=lambda wc: table_layout(config, wc.table)["caption"],
+        caption=lambda wc: artefact(config, wc.table).get("caption", wc.table),
     shell:
         "python -m dra table {wildcards.table} --layout @{input.layout:q} --paper {input.paper:q} "
         "--out {params.prefix:q} {input.metrics:q} > {log:q} 2>&1"
@@ -81,7 +81,7 @@ rule reproduction:
 
 rule plot:
     input:
-        metrics=lambda wc: existing(metrics_files(table_runs(config, wc.plot))),
+        metrics=lambda wc: existing(metrics_files(ARTEFACT_RUNS[wc.plot])),
         maps=lambda wc: heatmap_inputs(wc.plot),
         layout=layout_file("{plot}"),
         code=code("dra.commands.plot"),
@@ -100,7 +100,7 @@ rule plot:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.png[: -len(".png")],
-        caption=lambda wc: table_layout(config, wc.plot)["caption"],
+        caption=lambda wc: artefact(config, wc.plot).get("caption", wc.plot),
         maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
         "python -m dra plot {wildcards.plot} --layout @{input.layout:q} --out {params.prefix:q} "

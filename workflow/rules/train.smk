@@ -36,12 +36,15 @@ rule train:
         "--device {params.device} --checkpoint-every {params.checkpoint_every} > {log:q} 2>&1"
 
 
-use rule train as train_keep_model with:
-    output:
-        **RUN_OUT,
-        model=temp(at_results(runkey.RUN_MODEL)),
-    wildcard_constraints:
-        variant=alternation(KEEP_MODEL),
+# (defined only where a selected step reads a model: Snakemake matches every rule against each file)
+if KEEP_MODEL:
+
+    use rule train as train_keep_model with:
+        output:
+            **RUN_OUT,
+            model=temp(at_results(runkey.RUN_MODEL)),
+        wildcard_constraints:
+            variant=alternation(KEEP_MODEL),
 
 
 rule maps:

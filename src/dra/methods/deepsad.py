@@ -11,7 +11,7 @@ from torch import nn
 from dra.errors import DraError
 from dra.methods.balanced import BalancedMethod
 from dra.nets.backbone import ResNet18Trunk
-from dra.params import Param
+from dra.params import DEVNET_SCHEDULE, Param
 
 
 def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
@@ -22,8 +22,7 @@ def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
 # decision (the protocol gives none): DevNet's schedule and balanced batches
 WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
-    "epochs": 50, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
-    "scheduler_at": "end", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    **DEVNET_SCHEDULE,
     "batch_normal": Param("int", 24, "training normals per step", min=1),
     "batch_anomaly": Param("int", 24, "labeled anomalies per step", min=0),
     "embed_dim": Param("int", 128, "embedding size", min=1),

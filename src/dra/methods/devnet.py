@@ -7,22 +7,14 @@ from dra.losses import head_loss
 from dra.methods.balanced import ScaleAveraged
 from dra.nets.backbone import ResNet18Trunk
 from dra.nets.heads import TopKHead
-from dra.params import Param
+from dra.params import DEVNET_SCHEDULE, LOSSES, TOPK, Param
 
 # DRA's seen head alone; the schedule of the authors' DevNet code (50 epochs, StepLR at epoch end).
 WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
-    "epochs": 50, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
-    "scheduler_at": "end", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    **DEVNET_SCHEDULE, **LOSSES, **TOPK,
     "batch_normal": Param("int", 24, "training normals per step", min=1),
     "batch_anomaly": Param("int", 24, "labeled anomalies per step", min=0),
-    "loss": Param("str", "deviation", "the head's loss", choices=("deviation", "bce", "focal")),
-    "dev_samples": Param("int", 5000, "the deviation loss's reference draws from N(0, 1)", min=2),
-    "dev_margin": Param("float", 5.0, "the deviation loss's margin", min=0, above=True),
-    "focal_alpha": Param("float", 1.0, "binary focal loss alpha", min=0),
-    "focal_gamma": Param("float", 2.0, "binary focal loss gamma", min=0),
-    "topk_ratio": Param("float", 0.1, "share of a map's positions in the top-K mean", min=0, max=1, above=True),
-    "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
 }
 
 

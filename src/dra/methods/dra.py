@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dra.augment import paste, pseudo_plan, to_float, uniform
-from dra.params import Param
+from dra.params import DRA_SCHEDULE, LOSSES, PASTE, TOPK, Param
 from dra.losses import head_loss
 from dra.methods.base import Method, require_external
 from dra.nets.backbone import ResNet18Trunk, pyramid
@@ -18,14 +18,12 @@ HEADS = ("seen", "pseudo", "composite", "normal")
 EXTERNAL_SOURCES = ("lag", "mvtecad")  # pseudo anomalies are images of another dataset
 IN_IMAGE = ("cutmix", "cpscar", "cpmix")
 SIGN = {"seen": 1.0, "pseudo": 1.0, "composite": 1.0, "normal": -1.0}
-JITTER = ("brightness", "contrast", "saturation", "hue")
 
-# The protocol's values (docs/protocol.md, section 3); where the paper's text and the authors' code
-# differ, the code's (it produced the published numbers): lr, weight decay, StepLR at epoch start.
 WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
+# The protocol's values (docs/protocol.md, section 3); where the paper's text and the authors' code
+# differ, the code's (it produced the published numbers): DRA_SCHEDULE's lr, weight decay, StepLR.
 PARAMS = {
-    "epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
-    "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48, "finetune_epochs": 0,
+    **DRA_SCHEDULE, "finetune_epochs": 0, **LOSSES, **TOPK, **PASTE,
     "batch_normal": Param("int", 32, "slots drawn from the normals; each becomes a pseudo anomaly w.p. pseudo_prob",
                           min=1),
     "batch_anomaly": Param("int", 16, "slots drawn from the labeled anomalies", min=0),
@@ -39,23 +37,6 @@ PARAMS = {
                    min_length=1),
     "head_mode": Param("str", "disentangled", "nondisentangled: one 3-class top-K head (paper Fig. 3 left)",
                        choices=("disentangled", "nondisentangled")),
-    "loss": Param("str", "deviation", "each head's loss", choices=("deviation", "bce", "focal")),
-    "dev_samples": Param("int", 5000, "the deviation loss's reference draws from N(0, 1)", min=2),
-    "dev_margin": Param("float", 5.0, "the deviation loss's margin", min=0, above=True),
-    "focal_alpha": Param("float", 1.0, "binary focal loss alpha", min=0),
-    "focal_gamma": Param("float", 2.0, "binary focal loss gamma", min=0),
-    "topk_ratio": Param("float", 0.1, "share of a map's positions in the top-K mean", min=0, max=1, above=True),
-    "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
-    "cutmix_area": Param("list", [0.02, 0.15], "CutMix patch area, a share of the image", items="float", length=2,
-                         min=0, max=1),
-    "cutmix_aspect": Param("list", [0.3, 3.3333333], "CutMix aspect ratio range", items="float", length=2, min=0,
-                           above=True),
-    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
-    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
-    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
-                           min=-180, max=180),
-    "jitter": Param("dict", {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
-                    "colour jitter of pasted patches (torchvision's ColorJitter)", keys=JITTER),
 }
 
 

@@ -12,7 +12,7 @@ from dra.losses import bce_loss
 from dra.methods.balanced import ScaleAveraged
 from dra.errors import DraError
 from dra.nets.backbone import ResNet18Trunk
-from dra.params import Param
+from dra.params import DEVNET_SCHEDULE, Param
 
 
 class InstanceHead(nn.Module):
@@ -37,8 +37,7 @@ class InstanceHead(nn.Module):
 # DevNet's schedule and balanced batches
 WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
-    "epochs": 50, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
-    "scheduler_at": "end", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    **DEVNET_SCHEDULE,
     "batch_normal": Param("int", 24, "training normals per step", min=1),
     "batch_anomaly": Param("int", 24, "labeled anomalies per step", min=0),
     "widths": Param("list", [512, 256, 128, 64], "1x1 conv stack from the trunk's 512 channels (ReLU, dropout), "

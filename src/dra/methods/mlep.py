@@ -14,13 +14,12 @@ from torch import nn
 from dra.methods.balanced import BalancedMethod
 from dra.errors import DraError
 from dra.nets.backbone import ResNet18Trunk
-from dra.params import Param
+from dra.params import DRA_SCHEDULE, Param
 
 # decision (the adaptation is not public): DRA's schedule; 16 anchors + 16 positives, all reconstructed
 WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
-    "epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
-    "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    **DRA_SCHEDULE,
     "batch_normal": Param("int", 32, "normals per step: half anchors, half positives (even)", min=2),
     "batch_anomaly": Param("int", 16, "labeled anomalies per step: the triplets' negatives", min=0),
     "decoder_channels": Param("list", [512, 256, 128, 64, 32, 16], "five x2 upsampling stages, then a 3x3 conv "

@@ -15,14 +15,12 @@ from dra.methods.base import Method, require_external
 from dra.methods.dra import DRA
 from dra.nets.backbone import ResNet18Trunk, pyramid
 from dra.nets.heads import TopKClassifier, upsampled_mean
-from dra.params import Param
+from dra.params import DRA_SCHEDULE, PASTE, TOPK, Param
 
-JITTER = ("brightness", "contrast", "saturation", "hue")
 # DRA's schedule and batch; in-image CutMix pseudo anomalies; external outliers.
 WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
-    "epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.0e-5, "lr_step": 10, "lr_gamma": 0.1,
-    "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48,
+    **DRA_SCHEDULE, **TOPK, **PASTE,
     "batch_normal": Param("int", 32, "slots drawn from the normals; each becomes a pseudo anomaly w.p. pseudo_prob",
                           min=1),
     "batch_anomaly": Param("int", 16, "slots drawn from the labeled anomalies", min=0),
@@ -33,18 +31,6 @@ PARAMS = {
     "outliers": Param("str", "auto", "outlier source; auto: the dataset's outlier_source",
                       choices=("auto", "mvtecad", "lag")),
     "oe_weight": Param("float", 0.5, "weight of the outlier-exposure term", min=0),
-    "topk_ratio": Param("float", 0.1, "share of a map's positions in the top-K mean", min=0, max=1, above=True),
-    "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
-    "cutmix_area": Param("list", [0.02, 0.15], "CutMix patch area, a share of the image", items="float", length=2,
-                         min=0, max=1),
-    "cutmix_aspect": Param("list", [0.3, 3.3333333], "CutMix aspect ratio range", items="float", length=2, min=0,
-                           above=True),
-    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
-    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
-    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
-                           min=-180, max=180),
-    "jitter": Param("dict", {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
-                    "colour jitter of pasted patches (torchvision's ColorJitter)", keys=JITTER),
 }
 
 

@@ -20,8 +20,7 @@ def facts(plan: dict, runs: pd.DataFrame) -> list[tuple[str, str]]:
         ("Datasets", ", ".join(names.values())),
         ("Variants", ", ".join(p["variants"])),
         ("Seeds", ", ".join(map(str, p["seeds"]))),
-        ("Budget", f"{p['budget']:g} x each method's epochs (" + ", ".join(
-            f"{v} {'/'.join(map(str, e))}" for v, e in p["epochs"].items()) + " epochs)"),
+        ("Budget", f"{p['budget']:g} x each method's epochs: " + _epochs(p["epochs"])),
         ("Weights", p["weights"]),
         ("Image sizes", ", ".join(f"{names.get(d, d)} {'/'.join(map(str, s))} px" for d, s in p["image_sizes"].items())),
         ("Runs", f"{n_done} done, {len(expected) - n_done} missing, of {len(expected)}"
@@ -31,6 +30,16 @@ def facts(plan: dict, runs: pd.DataFrame) -> list[tuple[str, str]]:
         ("Figures", ", ".join(plan["plots"]) or "(none)"),
     ]
     return out
+
+
+def _epochs(by_variant: dict) -> str:
+    """{variant: [epochs]} -> '3 epochs: dra, saoe; 5 epochs: devnet' (or '2 epochs, every variant')."""
+    groups: dict[str, list[str]] = {}
+    for v, e in by_variant.items():
+        groups.setdefault("/".join(map(str, e)), []).append(v)
+    if len(groups) == 1:
+        return f"{next(iter(groups))} epochs, every variant"
+    return "; ".join(f"{e} epochs: {', '.join(vs)}" for e, vs in groups.items())
 
 
 def markdown(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
