@@ -76,9 +76,10 @@ def check_variants(cfg: dict) -> None:
         for v in named:
             if v not in cfg["variants"]:
                 raise DraError(f"config {name}: variant {v!r} is not in config variants{closest(v, cfg['variants'])}")
-        for v in spec.get("labels", {}):
-            if v not in named:
-                raise DraError(f"config {name}.labels: {v!r} is not one of the table's variants {named}")
+        for v in spec.get("labels", {}):  # an overlay that narrows a table's variants may keep their labels
+            if v not in cfg["variants"]:
+                raise DraError(f"config {name}.labels: {v!r} is not a variant of the config"
+                               f"{closest(v, cfg['variants'])}")
 
 
 def check_resources(cfg: dict) -> None:
