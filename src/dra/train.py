@@ -474,6 +474,7 @@ def train_run(spec: dict, split_path: Path, cache_path: Path, manifest_path: Pat
         "n_test": len(test.test_paths), "n_test_anomalies": int(test.test_labels.sum()),
         "pseudo_source": p.get("pseudo"),
         "outliers": p.get("outliers"),
+        "texture_source": p.get("texture_source"),  # AHL: DTD's images or generated textures
         "external": [str(x) for x in external],
         "split": str(split_path), "manifest_sha256": split["manifest_sha256"],
         "target_split": None if target is None else str(target[0]),

@@ -10,6 +10,7 @@ manifest can never point outside its folder, drop a row silently or mislabel an 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path, PurePosixPath
 
@@ -82,8 +83,6 @@ def read_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
 def verify_files(df: pd.DataFrame, manifest: Path, read) -> None:
     """Call read(i, absolute path, bytes) for each row after checking the bytes' SHA-256 against the
     manifest (each file read once: the caller decodes the same bytes)."""
-    import hashlib
-
     root = Path(manifest).parent
     for i, (rel, want) in enumerate(zip(df["path"], df["sha256"])):
         p = root / rel
