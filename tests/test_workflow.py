@@ -4,6 +4,7 @@ end to end in a temporary copy, and precise reruns after a code change."""
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import re
 import shutil
 import subprocess
@@ -103,7 +104,9 @@ def test_demo_tables_hold_a_value_in_every_cell(demo_copy):
         assert len(df) and df["mean"].notna().all() and (df["n"] == len(cfg["seeds"])).all(), table
         assert df["mean"].between(0, 1).all()
         md = (demo_copy / "results" / "demo" / "tables" / f"{table}.md").read_text()
-        assert "missing" not in md
+        cells = [c.strip() for line in md.splitlines() if line.startswith("|") for c in line.split("|")]
+        assert "missing" not in cells and "Missing runs" not in md, table  # no empty cell, no lacking seed
+        assert re.search(r"Runs: (\d+) done, 0 missing, of \1\b", md), table  # every planned run is in
     runs = pd.read_csv(demo_copy / "results" / "demo" / "runs.csv")
     assert runs["auroc"].notna().all() and len(runs) >= 24
     # nothing left to do
@@ -176,7 +179,7 @@ def test_report_holds_every_table_and_figure(demo_copy):
              for m in re.findall(r"data:text/html;charset=utf8;(?:filename=[^;]+;)?base64,([A-Za-z0-9+/=]+)", html)]
     for name, table in cfg["tables"].items():  # each table rendered as an HTML table, with its caption
         page = [p for p in pages if f"<title>{name}</title>" in p]
-        assert page and "<table" in page[0] and table["caption"] in page[0], name
+        assert page and "<table" in page[0] and html_lib.escape(table["caption"]) in page[0], name
         assert re.search(r"<td>0\.\d{3}", page[0]), name  # numbers, not a download link
     for name in cfg["plots"]:
         assert f"{name}.png" in html, name
