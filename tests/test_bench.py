@@ -147,6 +147,9 @@ def test_cpu_bf16_scores_agree_with_float32(demo, variant):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                    reason="this CPU has no native bf16 (oneDNN emulates it, and a whole bf16 run takes about "
+                           "ten minutes); the scoring and per-method autocast tests run the same code path here")
 @pytest.mark.parametrize("variant", ["devnet"])
 def test_cpu_bf16_run_agrees_with_float32_run(demo, tmp_path, variant):
     """Whole runs, one trained in float32 and one under CPU bf16 autocast, long enough to learn the

@@ -39,11 +39,16 @@ def load_config(*paths: str | Path) -> dict:
     return cfg
 
 
+def _entry(cfg: dict, section: str, name: str) -> dict:
+    """cfg[section][name], or an error naming the closest of the section's names."""
+    if name not in cfg[section]:
+        raise DraError(f"unknown {section[:-1]} {name!r}{closest(name, cfg[section])}; expected one of "
+                       f"{sorted(cfg[section])}")
+    return cfg[section][name]
+
+
 def variant_config(cfg: dict, variant: str) -> dict:
-    if variant not in cfg["variants"]:
-        raise DraError(f"unknown variant {variant!r}{closest(variant, cfg['variants'])}; expected one of "
-                       f"{sorted(cfg['variants'])}")
-    return cfg["variants"][variant]
+    return _entry(cfg, "variants", variant)
 
 
 def variant_method(cfg: dict, variant: str) -> str:
@@ -87,10 +92,7 @@ def per_dataset(value, dataset: str):
 
 
 def dataset_config(cfg: dict, dataset: str) -> dict:
-    if dataset not in cfg["datasets"]:
-        raise DraError(f"unknown dataset {dataset!r}{closest(dataset, cfg['datasets'])}; expected one of "
-                       f"{sorted(cfg['datasets'])}")
-    return cfg["datasets"][dataset]
+    return _entry(cfg, "datasets", dataset)
 
 
 def scaled(epochs: int, budget: float) -> int:
