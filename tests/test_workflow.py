@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html as html_lib
+import json
 import re
 import shutil
 import subprocess
@@ -136,7 +137,8 @@ def test_an_ahl_run_builds_on_its_base_run_and_an_edit_to_dra_replans_both(demo_
     """AHL(DRA)'s input is the model of the `dra` run with the same six words (kept only while needed:
     Snakemake deleted it after the demo); an edit to methods/dra.py reruns both."""
     runs = demo_copy / "results" / "demo" / "runs"
-    assert (runs / "ahl_dra" / "demo" / "weave" / "general" / "10shot" / "seed0" / "metrics.json").is_file()
+    metrics = json.loads((runs / "ahl_dra" / "demo" / "weave" / "general" / "10shot" / "seed0" / "metrics.json").read_text())
+    assert metrics["texture_source"] == "synthetic" and 0 <= metrics["auroc"] <= 1  # the run records its textures
     assert not list(runs.rglob("model.pt"))  # temporary: no run keeps its 45 MB model
     jobs = planned_after_edit(demo_copy, "methods/dra.py", "an edit to DRA")
     trained = {(j["variant"], j["setting"], j["shots"], j["seed"]) for j in jobs.get("train", []) + jobs["train_keep_model"]}
