@@ -110,14 +110,14 @@ run "$PY" - "$DATA/run" "$DIR/dra$BIG" "$BIG" "$DRA_ITS" "$DEVICE" "$CKPT" <<'EO
 import sys
 from pathlib import Path
 
-from dra.bench import SUBSET, bench_spec, make_inputs
-from dra.train import train_run
+from dra.run.bench import bench_spec, make_inputs, subset_files
+from dra.run.train import train_run
 
 data, out, size, iterations, device, every = Path(sys.argv[1]), Path(sys.argv[2]), *map(int, sys.argv[3:5]), \
     sys.argv[5], int(sys.argv[6])
 inputs = make_inputs(data, size)
 spec, _ = bench_spec("dra", size, iterations=iterations)
-info = train_run(spec, inputs["split"], inputs[SUBSET]["cache"], inputs[SUBSET]["manifest"], out, device=device,
+info = train_run(spec, subset_files(inputs), out, device=device,
                  checkpoint_every=every)
 print(f"DRA {info['iterations']} iterations at {size} px on {info['device']} (amp {info['amp']}): "
       f"{info['images_per_second']:.1f} training images/s, {info['train_seconds']:.1f} s training, "

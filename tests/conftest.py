@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dra.config import deep_merge, load_config
+from dra.plan.config import deep_merge, load_config
 from dra.data.prepare import prepare_subset
-from dra.synth import generate
+from dra.data.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 

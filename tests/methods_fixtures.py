@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from dra.config import deep_merge, load_config, run_spec
-from dra.rundata import ImagePool, RunData
-from dra.train import Trainer
+from dra.plan.config import deep_merge, load_config, run_spec
+from dra.methods.rundata import ImagePool, RunData
+from dra.run.train import Trainer
 
 SIZE = 32
 torch.set_num_threads(1)  # the test machine's cores are shared; one thread is also the fastest here

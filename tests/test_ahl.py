@@ -1,4 +1,4 @@
-"""AHL (shared/methods/AHL.md): the episodes, the frozen base trunk, psi's episode weights, the
+"""AHL (docs/protocol.md, section 6): the episodes, the frozen base trunk, psi's episode weights, the
 Perlin-mask pseudo anomalies, learning an easy task, and an exact checkpoint resume.
 
 Every test trains at 32 px on CPU at a tiny budget: a DRA and a DevNet base trained a few steps by
@@ -17,16 +17,21 @@ from methods_fixtures import easy_data, tiny_spec
 from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
 
-from dra import methods
-from dra.augment import normalize, to_float, uniform
-from dra.augment_draem import (augment_texture, blend, draem_pseudo, fit_texture, perlin_mask, perlin_noise,
+from dra.methods import method_class
+from dra.nets.augment import normalize, to_float, uniform
+from dra.nets.augment_draem import (augment_texture, blend, draem_pseudo, fit_texture, perlin_mask, perlin_noise,
                                synthetic_texture)
 from dra.errors import DraError
-from dra.methods import ahl
-from dra.methods.ahl import GENERATORS, AHLDevNet, AHLDRA
+from dra.methods.ahl import method as ahl
+from dra.methods.ahl.bank import GENERATORS, paste_from
+from dra.methods.ahl.method import AHLDevNet, AHLDRA
+from dra.nets.augment import cutmix_plan
 from dra.nets.backbone import ResNet18Trunk, pyramid
-from dra.params import Param, _module_declarations, check_params, defaults
-from dra.train import Trainer, save_model
+from dra.plan.methods import entry
+from dra.plan.params import Param, _module_declarations, check_params, defaults
+from dra.run.inputs import load_base_model
+from dra.run.outputs import save_model
+from dra.run.trainer import Trainer
 
 CPU = torch.device("cpu")
 # a tiny budget: 3 inner steps and 2 query batches per episode, 8 + 8 + 8 slots, a larger outer lr
@@ -35,24 +40,18 @@ FAST = {"inner_steps": 3, "query_batches": 2, "batch_normal": 8, "batch_anomaly"
 CLASSES = {"ahl_dra": AHLDRA, "ahl_devnet": AHLDevNet}
 
 
-@pytest.fixture(autouse=True)
-def registered(monkeypatch):
-    """The registry entries the pipeline will have (until then, added here)."""
-    monkeypatch.setitem(methods.METHODS, "ahl_dra", "ahl")
-    monkeypatch.setitem(methods.METHODS, "ahl_devnet", "ahl")
-
-
 @pytest.fixture(scope="module")
 def base_models(tmp_path_factory):
-    """{base: model file}: DRA and DevNet trained a few steps on the easy data by the pipeline's Trainer."""
+    """{base: model state}: DRA and DevNet trained a few steps on the easy data by the pipeline's Trainer,
+    saved and read back as a run's model file is."""
     root = tmp_path_factory.mktemp("ahl_bases")
     data = easy_data(seed=0, external=False)
     out = {}
     for base in ("dra", "devnet"):
         trainer = Trainer(tiny_spec(base, {"epochs": 1, "iterations": 3}), data, root / base, CPU)
         trainer.fit()
-        out[base] = root / f"{base}.pt"
-        save_model(trainer.model, out[base])
+        save_model(trainer.model, root / f"{base}.pt")
+        out[base] = load_base_model(root / f"{base}.pt")
     return out
 
 
@@ -73,14 +72,13 @@ def built(method, data, overrides=None, seed=0):
     spec = ahl_spec(method, overrides, seed)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = CLASSES[method](spec["params"], data, gen, "none")
+    model = CLASSES[method](spec["params"], data, gen)
     model.begin(data)
     return model
 
 
-def base_trunk(path: Path) -> ResNet18Trunk:
-    trunk = ResNet18Trunk("none")
-    state = torch.load(path, weights_only=True)
+def base_trunk(state: dict) -> ResNet18Trunk:
+    trunk = ResNet18Trunk(None)
     trunk.load_state_dict({k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")})
     return trunk.eval()
 
@@ -101,21 +99,23 @@ def test_parameters_are_declared_with_the_specs_values():
     assert {k: value[k] for k in expected} == expected
     assert params["base"].choices == ("dra", "devnet") and params["texture_source"].choices == ("dtd", "synthetic")
     assert constants["METHOD_DEFAULTS"] == {"ahl_dra": {"base": "dra"}, "ahl_devnet": {"base": "devnet"}}
-    assert constants["WEIGHTS"] == ()
+    assert entry("ahl_dra").weights == () and entry("ahl_devnet").weights == ()  # the base run's trunk, not ImageNet
     assert defaults("ahl_dra")["base"] == "dra" and defaults("ahl_devnet")["base"] == "devnet"
-    assert methods.method_class("ahl_dra") is AHLDRA and methods.method_class("ahl_devnet") is AHLDevNet
+    assert method_class("ahl_dra") is AHLDRA and method_class("ahl_devnet") is AHLDevNet
 
 
 def test_a_missing_base_model_or_texture_pool_is_an_error_naming_it(base_models, tmp_path):
-    data = ahl_data(base_models)
-    data.base_model = tmp_path / "nowhere.pt"
     with pytest.raises(DraError, match="nowhere.pt"):
+        load_base_model(tmp_path / "nowhere.pt")
+    data = ahl_data(base_models)
+    data.base_model = None
+    with pytest.raises(DraError, match="--base-model"):
         built("ahl_dra", data)
-    data.base_model = base_models["devnet"]  # a DevNet file for a DRA base
+    data.base_model = base_models["devnet"]  # a DevNet model for a DRA base
     with pytest.raises(DraError, match="not a dra model"):
         built("ahl_dra", data)
     data.base_model = base_models["dra"]
-    with pytest.raises(DraError, match="texture_source: synthetic"):
+    with pytest.raises(DraError, match="external image pool"):  # the run's own check says what to do instead
         built("ahl_dra", data, {"texture_source": "dtd"})
 
 
@@ -200,8 +200,8 @@ def test_cut_paste_from_another_image_copies_the_donors_patch():
     gen = torch.Generator().manual_seed(0)
     x, donors = torch.rand(3, 3, 32, 32, generator=gen), torch.rand(3, 3, 32, 32, generator=gen)
     still = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0}
-    plans = [ahl.cutmix_plan(gen, 32, 32, (0.02, 0.15), (0.3, 3.3), still) for _ in range(3)]
-    out = ahl.paste_from(x, donors, plans)
+    plans = [cutmix_plan(gen, 32, 32, (0.02, 0.15), (0.3, 3.3), still) for _ in range(3)]
+    out = paste_from(x, donors, plans)
     for k, p in enumerate(plans):
         box = (slice(None), slice(p.ty, p.ty + p.ph), slice(p.tx, p.tx + p.pw))
         assert torch.equal(out[k][box], donors[k, :, p.sy:p.sy + p.ph, p.sx:p.sx + p.pw])

@@ -2,7 +2,9 @@ import math
 
 import torch
 
-from dra.augment import cutmix, cutmix_box, rotate
+from augment_reference import cutmix
+
+from dra.nets.augment import cutmix_box, rotate
 
 
 def test_cutmix_box_area_and_aspect_in_bounds():

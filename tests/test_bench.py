@@ -16,18 +16,21 @@ import copy
 
 import pytest
 import torch
+import augment_reference
 from methods_fixtures import easy_data, tiny_spec
 from sklearn.metrics import roc_auc_score
 from torchvision.transforms.v2 import functional as TF
 
-from dra import augment
+from dra.nets import augment
 from dra.cli import main
-from dra.config import deep_merge, load_config, run_spec
+from dra.plan.config import deep_merge, load_config, run_spec
 from dra.data.cache import ImageCache, build_cache
 from dra.data.manifest import read_manifest
-from dra.methods import STANDALONE as METHODS  # AHL builds on a trained run: not benchmarked alone
-from dra.splits import read_split, write_split
-from dra.train import Trainer, load_data, train_run
+from dra.plan.methods import STANDALONE as METHODS  # AHL builds on a trained run: not benchmarked alone
+from dra.data.splits import read_split, write_split
+from dra.run.inputs import SubsetFiles, load_run
+from dra.run.train import train_run
+from dra.run.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 48
@@ -99,7 +102,7 @@ def demo(demo_data, tmp_path_factory):
     makes a run's spec at a tiny budget, run(spec, out, ...) trains it."""
     base = tmp_path_factory.mktemp("amp")
     manifest = demo_data["weave"]
-    write_split(manifest, "general", 1, base / "split.json", "demo", "weave")
+    write_split(manifest, "general", None, 1, base / "split.json", "demo", "weave")
     build_cache(manifest, SIZE, base / f"{SIZE}.npy")
     cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml")
     cfg = deep_merge(cfg, {"weights": "none", "datasets": {"demo": {"image_size": SIZE}}})
@@ -109,12 +112,12 @@ def demo(demo_data, tmp_path_factory):
         return run_spec(c, variant, "demo", "weave", "general", 10, 1)
 
     def run(s, out, **kw):
-        return train_run(s, base / "split.json", base / f"{SIZE}.npy", manifest, out, **kw)
+        return train_run(s, files, out, **kw)
 
     def data(s, device=CPU):
-        split = read_split(base / "split.json")
-        cache = ImageCache(base / f"{SIZE}.npy", split["manifest_sha256"])
-        return load_data(s, split, cache, read_manifest(manifest), device)
+        return load_run(s, files, device)[0]
+
+    files = SubsetFiles(base / "split.json", manifest, base / f"{SIZE}.npy")
 
     return SimpleNamespace(spec=spec, run=run, data=data)
 
@@ -224,7 +227,7 @@ def reference_pseudo(kind: str, img: torch.Tensor, gen: torch.Generator) -> torc
         pw = min(int(augment.uniform(gen, 2, 17)), w - 1)
         ph = min(int(augment.uniform(gen, 10, 26)), h - 1)
     sy, sx = augment.randint(gen, h - ph + 1), augment.randint(gen, w - pw + 1)
-    patch = augment.color_jitter(img[:, sy:sy + ph, sx:sx + pw], gen, **JITTER)
+    patch = augment_reference.color_jitter(img[:, sy:sy + ph, sx:sx + pw], gen, **JITTER)
     out = img.clone()
     if kind == "cutmix":
         ty, tx = augment.randint(gen, h - ph + 1), augment.randint(gen, w - pw + 1)
@@ -266,7 +269,7 @@ def test_batched_colour_jitter_is_torchvisions_per_patch():
     want = []
     for p, order in zip(patches, orders):
         for op, f in order:
-            p = augment.TORCHVISION_JITTER[op](p, f)
+            p = augment_reference.TORCHVISION_JITTER[op](p, f)
         want.append(p.permute(1, 2, 0).reshape(-1, 3))
     pixels = torch.cat([p.permute(1, 2, 0).reshape(-1, 3) for p in patches])
     sizes = [p.shape[1] * p.shape[2] for p in patches]

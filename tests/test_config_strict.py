@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from dra.config import load_config, method_params
-from dra.configcheck import check_config, coerce
+from dra.plan.config import load_config, method_params
+from dra.plan.configcheck import check_config, coerce
 from dra.errors import DraError
-from dra.params import declarations, defaults
+from dra.plan.params import declarations, defaults
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
@@ -73,8 +73,8 @@ def test_every_shipped_config_validates():
 
 
 def test_every_method_declares_its_defaults_once_and_they_are_valid():
-    from dra.methods import METHODS
-    from dra.params import check_params
+    from dra.plan.methods import METHODS
+    from dra.plan.params import check_params
 
     for method in METHODS:
         d = defaults(method)
@@ -91,7 +91,7 @@ def test_config_yaml_repeats_no_declared_default():
 
 def test_a_hand_given_spec_with_an_unknown_key_is_refused_by_train(tmp_path):
     cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml")
-    from dra.config import run_spec
+    from dra.plan.config import run_spec
 
     spec = run_spec(cfg, "dra", "demo", "weave", "general", 10, 0)
     spec["params"]["head"] = ["seen"]
@@ -129,10 +129,10 @@ def test_a_method_construction_error_is_a_dra_error_naming_the_value():
     data = easy_data(n_normal=8)
     spec = tiny_spec("minns", {"widths": [256, 64]})
     with pytest.raises(DraError, match=r"minns widths \[256, 64\]: expected the first to be 512"):
-        method_class("minns")(spec["params"], data, torch.Generator(), "none")
+        method_class("minns")(spec["params"], data, torch.Generator())
     spec = tiny_spec("mlep", {"batch_normal": 5})
     with pytest.raises(DraError, match="expected an even number"):
-        method_class("mlep")(spec["params"], data, torch.Generator(), "none")
+        method_class("mlep")(spec["params"], data, torch.Generator())
 
 
 def test_coerce_turns_command_line_strings_into_numbers_and_names_a_bad_one():
@@ -154,23 +154,27 @@ def test_the_declarations_read_from_source_are_the_modules_own():
     reads is exactly what the imported module holds."""
     import importlib
 
-    from dra.methods import METHODS
-    from dra.params import _module_declarations, method_file
+    from dra.plan.methods import METHODS
+    from dra.plan.params import _module_declarations, method_file
 
     for method, module in METHODS.items():
         read, constants = _module_declarations(method_file(method))
         imported = importlib.import_module(f"dra.methods.{module}")
         assert read == imported.PARAMS, method
-        for name in ("WEIGHTS", "UNSUPERVISED", "EXTENDS", "METHOD_DEFAULTS"):
+        for name in ("UNSUPERVISED", "EXTENDS", "METHOD_DEFAULTS"):
             assert constants.get(name) == getattr(imported, name, None), (method, name)
 
 
 def test_planning_imports_no_torch():
-    """The Snakefile parses every configuration without torch (each cluster job parses it again)."""
-    code = ("import sys\n"
-            "from dra.config import load_config\nfrom dra.configcheck import check_config, coerce\n"
-            "from dra.plan import all_runs\nfrom dra.preflight import needs\nfrom dra.nets.weights import weight_files\n"
-            "cfg = check_config(coerce(load_config()))\nall_runs(cfg)\n"
+    """The Snakefile parses every configuration without torch (each cluster job parses it again):
+    importing every module of dra.plan, and planning the whole protocol, imports none."""
+    code = ("import importlib, pkgutil, sys\nimport dra.plan\n"
+            "names = [m.name for m in pkgutil.iter_modules(dra.plan.__path__)]\n"
+            "assert {'runkey', 'config', 'matrix', 'preflight', 'methods'} <= set(names), names\n"
+            "for name in names:\n    importlib.import_module(f'dra.plan.{name}')\n"
+            "from dra.plan.config import load_config\nfrom dra.plan.configcheck import check_config, coerce\n"
+            "from dra.plan.matrix import all_runs\nfrom dra.plan.preflight import needs\n"
+            "cfg = check_config(coerce(load_config()))\nneeds(cfg, all_runs(cfg))\n"
             "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]

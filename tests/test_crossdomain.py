@@ -14,7 +14,9 @@ from methods_fixtures import tiny_spec
 from dra.cli import main
 from dra.errors import DraError
 from dra.methods.dra import DRA
-from dra.train import CHECKPOINT, train_run
+from dra.run.checkpoint import CHECKPOINT
+from dra.run.inputs import SubsetFiles
+from dra.run.train import train_run
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +51,13 @@ def args(d, subset):
             str(d[subset]["cache"])]
 
 
-def target(d, subset="grain"):
-    return d[subset]["split"], d[subset]["cache"], d[subset]["manifest"]
+def files(d, subset):
+    return SubsetFiles(d[subset]["split"], d[subset]["manifest"], d[subset]["cache"])
 
 
 def run_xdomain(demo, out, spec, checkpoint_every=0):
-    return train_run(spec, demo["weave"]["split"], demo["weave"]["cache"], demo["weave"]["manifest"], out,
-                     device="cpu", checkpoint_every=checkpoint_every, target=target(demo))
+    return train_run(spec, files(demo, "weave"), out, device="cpu", checkpoint_every=checkpoint_every,
+                     target=files(demo, "grain"))
 
 
 def test_crossdomain_trains_on_the_source_then_finetunes_on_target_normals_and_tests_the_target(demo, tmp_path):
@@ -126,8 +128,7 @@ def test_a_target_and_finetune_epochs_go_together(demo, tmp_path):
     with pytest.raises(DraError, match="finetune_epochs"):
         run_xdomain(demo, tmp_path / "a", plain)
     with pytest.raises(DraError, match="finetune_epochs"):
-        train_run(xdomain_spec(), demo["weave"]["split"], demo["weave"]["cache"], demo["weave"]["manifest"],
-                  tmp_path / "b", device="cpu")
+        train_run(xdomain_spec(), files(demo, "weave"), tmp_path / "b", device="cpu")
     partial = ["train", "--spec", json.dumps(xdomain_spec()), *args(demo, "weave"), "--target-split",
                str(demo["grain"]["split"]), "--out", str(tmp_path / "c"), "--device", "cpu"]
     assert main(partial) == 1  # the three --target-* flags go together

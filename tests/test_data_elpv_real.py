@@ -11,7 +11,8 @@ import pytest
 from dra.cli import main
 from dra.data.manifest import read_manifest, subset_counts
 from dra.data.manifest import COLUMNS
-from dra.splits import check_leakage, labeled, make_split, write_split
+from dra.data.splits import check_leakage, labeled, make_split, write_split
+from dra.plan.runkey import hard_class
 
 pytest.importorskip("elpv_dataset")
 
@@ -45,8 +46,8 @@ def test_splits_have_no_leakage_and_are_reproducible(elpv_manifest, tmp_path, se
     df = read_manifest(elpv_manifest)
     by_path = df.set_index("path")
     for seed in SEEDS:
-        a = write_split(elpv_manifest, setting, seed, tmp_path / f"{seed}a.json", "elpv", "elpv")
-        b = write_split(elpv_manifest, setting, seed, tmp_path / f"{seed}b.json", "elpv", "elpv")
+        a = write_split(elpv_manifest, setting, hard_class(setting), seed, tmp_path / f"{seed}a.json", "elpv", "elpv")
+        b = write_split(elpv_manifest, setting, hard_class(setting), seed, tmp_path / f"{seed}b.json", "elpv", "elpv")
         assert (tmp_path / f"{seed}a.json").read_bytes() == (tmp_path / f"{seed}b.json").read_bytes()
         assert a == json.loads((tmp_path / f"{seed}a.json").read_text())
         check_leakage(a, dict(zip(df.path, df.sha256)), set(df.path[df.label == 1]))
@@ -58,8 +59,8 @@ def test_splits_have_no_leakage_and_are_reproducible(elpv_manifest, tmp_path, se
         assert labeled(a, 1) == a["anomalies"][:1]
         assert not test.intersection(a["train_normal"])
         assert len(a["train_normal"]) == 1131
-        if setting.startswith("hard-"):
-            cls = setting[len("hard-"):]
+        cls = hard_class(setting)
+        if cls is not None:
             assert set(by_path.loc[a["anomalies"], "anomaly_class"]) == {cls}
             assert not (by_path.loc[sorted(test), "anomaly_class"] == cls).any()  # unseen classes only
             other = {"mono": "poly", "poly": "mono"}[cls]
@@ -67,7 +68,7 @@ def test_splits_have_no_leakage_and_are_reproducible(elpv_manifest, tmp_path, se
         else:
             assert len(test) == 377 + 715 - 10
     # different seeds draw different anomalies
-    draws = {tuple(make_split(df, setting, s)["anomalies"]) for s in SEEDS}
+    draws = {tuple(make_split(df, hard_class(setting), s)["anomalies"]) for s in SEEDS}
     assert len(draws) == len(SEEDS)
 
 

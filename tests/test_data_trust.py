@@ -24,7 +24,7 @@ from dra.data.images import load_rgb
 from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
 from dra.errors import DraError
-from dra.splits import make_split, write_split
+from dra.data.splits import make_split, write_split
 
 
 def distinct(h: int, w: int, seed: int) -> np.ndarray:
@@ -115,7 +115,7 @@ def test_byte_identical_tumours_are_reported_and_a_labeled_anomalys_twin_is_neve
     sha = dict(zip(df.path, df.sha256))
     removed = 0
     for seed in range(12):
-        s = make_split(df, "general", seed)
+        s = make_split(df, None, seed)
         tested = {sha[p] for p in s["test"]}
         assert not tested & {sha[p] for p in s["anomalies"]}, seed
         removed += len(s["test_removed_twins"])
@@ -126,12 +126,12 @@ def test_byte_identical_tumours_are_reported_and_a_labeled_anomalys_twin_is_neve
 
 def test_the_split_refuses_a_manifest_whose_test_image_has_a_labeled_anomalys_bytes(demo_data, tmp_path):
     df = read_manifest(demo_data["weave"])
-    s = make_split(df, "general", 0)
+    s = make_split(df, None, 0)
     edited = df.copy()
     normal_test = edited.index[(edited.label == 0) & (edited.split == "test")][0]
     edited.loc[normal_test, "sha256"] = edited.set_index("path").loc[s["anomalies"][0], "sha256"]
     with pytest.raises(DraError, match="byte-identical"):
-        make_split(edited, "general", 0, where="edited")
+        make_split(edited, None, 0, where="edited")
 
 
 # --- 3. the manifest is validated wherever it is read ---------------------------------------------
@@ -260,10 +260,10 @@ class Planted:
 
 
 def test_a_planted_pickle_checkpoint_does_not_run_and_the_run_starts_over(demo_data, tiny_config, tmp_path):
-    from dra.config import run_spec
+    from dra.plan.config import run_spec
 
     manifest = demo_data["weave"]
-    write_split(manifest, "general", 0, tmp_path / "split.json", "demo", "weave")
+    write_split(manifest, "general", None, 0, tmp_path / "split.json", "demo", "weave")
     build_cache(manifest, 48, tmp_path / "48.npy")
     spec = run_spec(tiny_config, "devnet", "demo", "weave", "general", 10, 0)
     out = tmp_path / "run"
@@ -289,7 +289,7 @@ def test_a_planted_pickle_checkpoint_does_not_run_and_the_run_starts_over(demo_d
 
 def test_every_labeled_anomaly_appears_once_per_cycle_of_the_permutation():
     from methods_fixtures import easy_data, tiny_spec
-    from dra.train import Trainer
+    from dra.run.train import Trainer
 
     data = easy_data(n_normal=20, n_labeled=10)
     for variant in ("dra", "devnet"):

@@ -15,11 +15,11 @@ from dra.data.cache import ImageCache, build_cache
 from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
 from dra.errors import DraError
-from dra.localization import masks_at, pixel_metrics
+from dra.run.localization import masks_at, pixel_metrics
 from dra.pixel_metrics import pixel_auroc
-from dra.rundata import ImagePool, RunData
-from dra.synth import generate
-from dra.train import Trainer
+from dra.methods.rundata import ImagePool, RunData
+from dra.data.synth import generate
+from dra.run.trainer import Trainer
 from methods_fixtures import tiny_spec
 
 

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from dra.losses import bce_loss, deviation_loss, focal_loss
+from dra.nets.losses import bce_loss, deviation_loss, focal_loss
 
 
 def test_deviation_loss_matches_hand_computation():

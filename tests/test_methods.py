@@ -10,19 +10,23 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import augment_reference
 from methods_fixtures import SIZE, easy_data, tiny_spec, train_and_score
 from torch import nn
 
-from dra import augment
-from dra.augment import to_float
-from dra.config import external_subsets, is_unsupervised, load_config, run_spec
+from dra.nets import augment
+from dra.nets.augment import to_float
+from dra.plan.config import external_subsets, is_unsupervised, load_config, run_spec
 from dra.errors import DraError
-from dra.losses import focal_loss, outlier_exposure_loss
-from dra.methods import METHODS, method_class
-from dra.params import LOOP, declarations
+from dra.nets.losses import focal_loss, outlier_exposure_loss
+from dra.methods import method_class
+from dra.plan.methods import METHODS
+from dra.plan.params import LOOP, declarations
 from dra.methods.base import Method
 from dra.methods.deepsad import centre_rule
-from dra.methods.dra import DRA, SIGN
+from dra.data.external import missing_pool_message
+from dra.methods.dra import DRA
+from dra.nets.heads import SIGN
 
 NEW = ("flos", "saoe", "mlep", "kdad", "deepsad", "minns")
 
@@ -31,7 +35,7 @@ def build(variant: str, data, overrides: dict | None = None, seed: int = 0, **kw
     spec = tiny_spec(variant, overrides, seed=seed, **kw)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = method_class(spec["method"])(spec["params"], data, gen, "none")
+    model = method_class(spec["method"])(spec["params"], data, gen)
     model.begin(data)
     return model, spec
 
@@ -83,13 +87,17 @@ def test_external_sources_never_yield_the_runs_own_subset():
     assert external_subsets(cfg, run_spec(cfg, "saoe", "demo", "weave", "general", 10, 0)) == [("demo", "grain")]
 
 
-@pytest.mark.parametrize("variant,overrides", [("dra_extlag", {}), ("saoe", {"outliers": "lag"})])
-def test_a_missing_external_source_is_an_error_naming_it_and_the_alternative(variant, overrides):
-    data = easy_data(external=False)
-    with pytest.raises(DraError) as e:
-        build(variant, data, overrides)
-    msg = str(e.value)
-    assert "'lag'" in msg and "pseudo_source: cutmix" in msg and "LAG.zip" in msg
+@pytest.mark.parametrize("variant,param", [("dra_extlag", "pseudo"), ("saoe", "outliers")])
+def test_a_missing_external_source_is_an_error_naming_it_and_the_alternative(variant, param):
+    """The spec names the pool (the planner's one decision); a run without it says what to do instead
+    (dra.run.inputs), and a method built by hand without it fails before training."""
+    spec = tiny_spec(variant, dataset="brainmri", subset="brainmri")
+    assert spec["external"] == {"param": param, "source": "lag", "pool": "lag"}
+    msg = missing_pool_message(spec["external"])
+    assert "'lag'" in msg and "LAG.zip" in msg
+    assert ("pseudo_source: cutmix" if param == "pseudo" else "outlier_source: mvtecad") in msg
+    with pytest.raises(DraError, match="external image pool"):
+        build(variant, easy_data(external=False), dataset="brainmri", subset="brainmri")
 
 
 # --- learning: every method ranks obvious anomalies above normals ---------------------------------
@@ -273,15 +281,14 @@ def test_deepsad_constant_scores_are_an_error():
 
 # --- KDAD -----------------------------------------------------------------------------------------
 
-def test_kdad_teacher_blocks_are_vgg16_max_pool_outputs(monkeypatch):
+def test_kdad_teacher_blocks_are_vgg16_max_pool_outputs():
     from torchvision.models import vgg16
 
     import dra.nets.vgg as vgg
 
     torch.manual_seed(3)
     ref = vgg16().eval()
-    monkeypatch.setattr(vgg, "load_state", lambda weights, arch: ref.state_dict() if arch == "vgg16" else None)
-    teacher = vgg.vgg16_teacher("imagenet")
+    teacher = vgg.vgg16_teacher(ref.state_dict())
     x = torch.rand(2, 3, SIZE, SIZE)
     want, h = [], x
     with torch.no_grad():
@@ -395,7 +402,7 @@ def test_cp_scar_patch_size_and_rotation_stay_in_bounds(monkeypatch):
     gen = torch.Generator().manual_seed(0)
     img = torch.rand(3, 64, 64)
     for _ in range(300):
-        out, (ty, tx, mask) = augment.cp_scar(img, gen, (2, 16), (10, 25), (-45, 45))
+        out, (ty, tx, mask) = augment_reference.cp_scar(img, gen, (2, 16), (10, 25), (-45, 45))
         changed = (out != img).any(0)
         inside = torch.zeros_like(changed)
         inside[ty:ty + mask.shape[1], tx:tx + mask.shape[2]] = mask[0]

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from dra.config import load_config, run_spec, variant_spec
+from dra.plan.config import load_config, run_spec, variant_spec
 from dra.errors import DraError
-from dra.plan import table_layout, table_rows, table_runs
-from dra.sources import closure
+from dra.plan.matrix import table_layout, table_rows, table_runs
+from dra.plan.sources import closure
 
 from conftest import ROOT
 
@@ -68,8 +68,8 @@ def test_run_spec_from_a_resolved_variant_is_the_same_spec(cfg):
 
 def test_code_tracking_separates_methods_and_reports():
     devnet = set(closure("dra.commands.train", "dra.methods.devnet"))
-    assert "dra.methods.devnet" in devnet and "dra.train" in devnet and "dra.losses" in devnet
+    assert "dra.methods.devnet" in devnet and "dra.run.train" in devnet and "dra.nets.losses" in devnet
     assert "dra.methods.dra" not in devnet and not any(m.startswith("dra.report") for m in devnet)
     table = set(closure("dra.commands.table"))
     assert "dra.report.tables" in table
-    assert not any(m.startswith("dra.methods") or m == "dra.train" for m in table)
+    assert not any(m.startswith("dra.methods") or m == "dra.run.train" for m in table)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dra.config import load_config, method_params
+from dra.plan.config import load_config, method_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dra.config import deep_merge, run_spec
+from dra.plan.config import deep_merge, run_spec
 from dra.data.cache import build_cache
-from dra.splits import write_split
+from dra.data.splits import write_split
 
 SIZE = 48
 
@@ -23,7 +23,7 @@ SIZE = 48
 def run_inputs(demo_data, tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     manifest = demo_data["weave"]
-    write_split(manifest, "hard-spot", 1, base / "split.json", "demo", "weave")
+    write_split(manifest, "hard-spot", "spot", 1, base / "split.json", "demo", "weave")
     build_cache(manifest, SIZE, base / f"{SIZE}.npy")
     return base
 

@@ -1,6 +1,6 @@
 import torch
 
-from dra.schedule import Schedule
+from dra.run.schedule import Schedule
 
 
 def lrs(at: str, epochs: int) -> list[float]:

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from dra.cli import main
-from dra.config import deep_merge, run_spec
-from dra.nets.weights import IMAGENET_FILES, imagenet_path
+from dra.plan.config import deep_merge, run_spec
+from dra.plan.weights import IMAGENET_FILES, imagenet_path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -120,9 +120,9 @@ def test_editing_devnet_reruns_only_what_imports_it(demo_copy):
     variants = {j["variant"] for j in jobs.get("train", []) + jobs.get("train_keep_model", [])}
     assert "devnet" in variants and "dra" not in variants
     sys.path.insert(0, str(demo_copy / "src"))
-    from dra.config import load_config, method_params
-    from dra.methods import METHODS
-    from dra.sources import closure
+    from dra.plan.config import load_config, method_params
+    from dra.plan.methods import METHODS
+    from dra.plan.sources import closure
 
     cfg = load_config(demo_copy / "config" / "config.yaml", demo_copy / "config" / "demo.yaml")
     for v in variants:  # every rerun variant's code imports devnet (FLOS builds on it), or its run does (AHL)

@@ -1,5 +1,5 @@
 # The workflow's domain API: the configuration checked, the targets it selects, the paths of the run
-# key (dra.runkey) and the input functions the rules use. Planning-speed measures that reach into
+# key (dra.plan.runkey) and the input functions the rules use. Planning-speed measures that reach into
 # Snakemake itself live in engine.smk.
 import functools
 import hashlib
@@ -13,8 +13,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod, ExecMode
 from snakemake.utils import validate
 
-from dra import runkey
-from dra.config import (
+from dra.plan import runkey
+from dra.plan.config import (
     external_subsets,
     per_dataset,
     run_spec,
@@ -22,13 +22,12 @@ from dra.config import (
     variant_method,
     variant_spec,
 )
-from dra.configcheck import check_config, coerce
-from dra.data.download import files_of
-from dra.data.registry import DATASETS, LAYOUTS
-from dra.errors import DraError
-from dra.methods import METHODS
-from dra.nets.weights import IMAGENET_FILES, imagenet_path, weight_files
-from dra.plan import (
+from dra.plan.configcheck import check_config, coerce
+from dra.plan import DraError
+from dra.plan.datasets import converter, downloadable, files_of
+from dra.plan.methods import METHODS
+from dra.plan.weights import IMAGENET_FILES, imagenet_path, weight_files
+from dra.plan.matrix import (
     all_runs,
     artefact,
     check_hard_setting,
@@ -37,8 +36,8 @@ from dra.plan import (
     table_cells,
     table_layout,
 )
-from dra.runkey import Run, pattern
-from dra.sources import source_files
+from dra.plan.runkey import Run, pattern
+from dra.plan.sources import source_files
 
 try:
     coerce(config)
@@ -112,9 +111,7 @@ def code_digest(*modules):
 
 
 def dataset_code(dataset):
-    """The module that converts `dataset` (its layout's, for a dataset of the user's own)."""
-    layout = config["datasets"][dataset].get("layout")
-    return LAYOUTS[layout] if layout else DATASETS[dataset]
+    return converter(config, dataset)
 
 
 def layout_arg(dataset):
@@ -233,9 +230,6 @@ def layout_file(name):
 
 def summary_file(ext):
     return runkey.SUMMARY.format(results=RES, ext=ext)
-
-
-LAYOUT_LOG = "{results}/logs/layout/{name}.log"
 
 
 def all_targets():
@@ -364,18 +358,18 @@ def train_args(wc, input, output):
 # --- raw files (download.smk) ----------------------------------------------------------------------
 # Every dataset that declares raw files (all but the generated and the user's own); LAG is the
 # external pseudo-anomaly pool.
-DOWNLOADABLE = [d for d in DATASETS if files_of(d)]
+DOWNLOADABLE = downloadable()
 
 
 def raw_folder(dataset):
     """The folder `prepare --raw` reads for a real dataset: its archives, extracted."""
-    return f"{at_data(runkey.RAW).format(dataset=dataset)}/extracted"
+    return at_data(runkey.EXTRACTED).format(dataset=dataset)
 
 
 def raw_input(dataset):
     ds = config["datasets"][dataset]
     if dataset in SYNTH:
-        return f"{at_data(runkey.RAW).format(dataset=dataset)}/generated"
+        return at_data(runkey.GENERATED).format(dataset=dataset)
     if ds.get("layout"):
         return ds["raw"]
     return raw_folder(dataset)

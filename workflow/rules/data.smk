@@ -3,9 +3,9 @@
 
 rule synth:
     output:
-        directory(f"{at_data(runkey.RAW)}/generated"),
+        directory(at_data(runkey.GENERATED)),
     log:
-        f"{DATA}/logs/synth/{{dataset}}.log",
+        at_data(runkey.SYNTH_LOG),
     wildcard_constraints:
         dataset=alternation(SYNTH),
     conda:

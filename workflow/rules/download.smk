@@ -13,7 +13,7 @@ for _dataset in DOWNLOADABLE:
             output:
                 raw_files(_dataset, manual=False),
             log:
-                f"{DATA}/logs/download/{_dataset}.log",
+                at_data(runkey.DOWNLOAD_LOG).format(dataset=_dataset),
             retries: 2
             localrule: True
             conda:
@@ -36,7 +36,7 @@ for _dataset in DOWNLOADABLE:
             output:
                 raw_files(_dataset, manual=True),
             log:
-                f"{DATA}/logs/download/{_dataset}-by-hand.log",
+                at_data(runkey.PLACE_LOG).format(dataset=_dataset),
             localrule: True
             conda:
                 "../envs/train.yaml"
@@ -54,9 +54,9 @@ rule extract:
     input:
         _extract_input,
     output:
-        directory(f"{at_data(runkey.RAW)}/extracted"),
+        directory(at_data(runkey.EXTRACTED)),
     log:
-        f"{DATA}/logs/extract/{{dataset}}.log",
+        at_data(runkey.EXTRACT_LOG),
     wildcard_constraints:
         dataset="|".join(DOWNLOADABLE),
     conda:

@@ -1,7 +1,7 @@
 # Before any job starts: everything the DAG's jobs need that only a person (or an online machine)
-# can provide, listed once, and nothing is run (dra.preflight). When the workflow ends: where the
+# can provide, listed once, and nothing is run (dra.plan.preflight). When the workflow ends: where the
 # tables and the report are, and how many of the selected runs are done, failed or missing.
-from dra.preflight import blockers, message
+from dra.plan.preflight import blockers, message
 
 
 def planned_jobs():

@@ -8,7 +8,7 @@ rule layout:
     output:
         at_results(runkey.LAYOUT),
     log:
-        at_results(LAYOUT_LOG),
+        at_results(runkey.LAYOUT_LOG),
     wildcard_constraints:
         name=alternation(TABLES + PLOTS + ["summary"]),
     conda:
@@ -26,7 +26,7 @@ rule collect:
     output:
         at_results(runkey.RUNS_CSV),
     log:
-        f"{RES}/logs/collect.log",
+        at_results(runkey.COLLECT_LOG),
     conda:
         "../envs/report.yaml"
     shell:
@@ -49,7 +49,7 @@ rule table:
             caption="../report/table.rst",
         ),
     log:
-        f"{RES}/logs/table/{{table}}.log",
+        at_results(runkey.TABLE_LOG),
     wildcard_constraints:
         table=alternation(TABLES),
     conda:
@@ -70,7 +70,7 @@ rule reproduction:
         csv=table_file("reproduction", "csv"),
         md=table_file("reproduction", "md"),
     log:
-        f"{RES}/logs/reproduction.log",
+        at_results(runkey.REPRODUCTION_LOG),
     conda:
         "../envs/report.yaml"
     params:
@@ -93,7 +93,7 @@ rule plot:
         ),
         pdf=plot_pattern("pdf"),
     log:
-        f"{RES}/logs/plot/{{plot}}.log",
+        at_results(runkey.PLOT_LOG),
     wildcard_constraints:
         plot=alternation(PLOTS),
     conda:
@@ -117,7 +117,7 @@ rule summary:
         md=summary_file("md"),
         rst=summary_file("rst"),
     log:
-        f"{RES}/logs/summary.log",
+        at_results(runkey.SUMMARY_LOG),
     conda:
         "../envs/report.yaml"
     params:

@@ -1,4 +1,4 @@
-# One training run per (variant, dataset, subset, setting, shots, seed): dra.runkey's run folder.
+# One training run per (variant, dataset, subset, setting, shots, seed): dra.plan.runkey's run folder.
 # Runs of a variant whose trained model a later step reads (the base of an AHL variant, a variant
 # whose anomaly maps a figure draws) keep it as a temporary output: Snakemake deletes it once the
 # last step that needs it is done, so thousands of runs never each keep a 45 MB model.

@@ -9,7 +9,7 @@ rule weights:
     output:
         [str(imagenet_path(arch)) for arch in sorted(IMAGENET_FILES)],
     log:
-        f"{DATA}/logs/weights.log",
+        at_data(runkey.WEIGHTS_LOG),
     retries: 2
     localrule: True
     conda:

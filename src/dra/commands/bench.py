@@ -1,10 +1,10 @@
 """`python -m dra bench`: training images/s and peak memory per method, real data path against the
-model alone, plus a short run's wall time, on generated data (no dataset needed). See dra.bench."""
+model alone, plus a short run's wall time, on generated data (no dataset needed). See dra.run.bench."""
 
 from pathlib import Path
 
 from dra.errors import DraError
-from dra.methods import BASED, METHODS, STANDALONE
+from dra.plan.methods import BASED, METHODS, STANDALONE
 
 
 def method_list(values: list[str]) -> list[str]:
@@ -43,7 +43,7 @@ def run(args):
         raise DraError("--steps must be at least 1, --warmup and --run-iterations at least 0")
     import torch
 
-    from dra.bench import bench, format_table
+    from dra.run.bench import bench, format_table
     from dra.fsutil import atomic_path
 
     if args.threads:

@@ -2,9 +2,11 @@
 go; with `--configfile`, also what the configuration's selected runs need and lack (the workflow's
 pre-flight, from the config alone)."""
 
+import glob
 from pathlib import Path
 
 from dra.data.registry import DATASETS, dataset_module
+from dra.plan import runkey
 
 
 def configure(p):
@@ -19,18 +21,20 @@ def configure(p):
 def state(name: str, data: Path) -> str:
     mod = dataset_module(name)
     subsets = tuple(getattr(mod, "SUBSETS", ()))
-    prepared = data / "prepared" / name
+    def manifest(subset):
+        return Path(runkey.MANIFEST.format(data=data, dataset=name, subset=subset))
+
     if subsets:
-        done = sum((prepared / s / "manifest.csv").is_file() for s in subsets)
+        done = sum(manifest(s).is_file() for s in subsets)
         if done == len(subsets):
             return "prepared"
         if done:
             return f"prepared {done}/{len(subsets)}"
-    elif any(prepared.glob("*/manifest.csv")):
+    elif glob.glob(str(manifest("*"))):
         return "prepared"
-    raw = data / "raw" / name
+    raw = Path(runkey.RAW.format(data=data, dataset=name))
     files = getattr(mod, "FILES", ())
-    if (raw / "extracted").is_dir():
+    if Path(runkey.EXTRACTED.format(data=data, dataset=name)).is_dir():
         return "raw present (extracted)"
     if files and all((raw / f.name).is_file() for f in files):
         return "raw present"
@@ -56,8 +60,8 @@ def where(name: str, data: Path) -> str:
 def run(args):
     cfg = None
     if args.configfile:
-        from dra.config import load_config
-        from dra.configcheck import check_config, coerce
+        from dra.plan.config import load_config
+        from dra.plan.configcheck import check_config, coerce
 
         cfg = check_config(coerce(load_config(*args.configfile)))
     data = args.data or Path(cfg["paths"]["data"] if cfg else "data")
@@ -68,8 +72,8 @@ def run(args):
     for r in [head, tuple("-" * w for w in widths) + ("-" * 9,)] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
     if cfg is not None:
-        from dra.plan import all_runs
-        from dra.preflight import message, needs
+        from dra.plan.matrix import all_runs
+        from dra.plan.preflight import message, needs
 
         runs = all_runs(cfg)
         found = needs({**cfg, "paths": {**cfg["paths"], "data": str(data)}}, runs)

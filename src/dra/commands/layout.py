@@ -4,6 +4,7 @@ cells, columns, seeds, labels, provenance) to a file the table, plot and summary
 import json
 from pathlib import Path
 
+from dra.commands import json_arg
 from dra.errors import DraError
 from dra.fsutil import write_text
 
@@ -14,10 +15,7 @@ def configure(p):
 
 
 def run(args):
-    try:
-        layout = json.loads(args.json)
-    except json.JSONDecodeError as e:
-        raise DraError(f"--json: not valid JSON ({e})") from None
+    layout = json_arg(args.json, "--json")
     if not isinstance(layout, dict) or "name" not in layout:
         raise DraError("--json: expected an object with a name (a layout the workflow writes)")
     write_text(args.out, json.dumps(layout, indent=1, sort_keys=True) + "\n")

@@ -5,6 +5,7 @@ see them; DRA's references are a fresh draw from the run's seed."""
 
 from pathlib import Path
 
+from dra.commands import json_arg
 from dra.errors import DraError
 
 
@@ -22,17 +23,12 @@ def configure(p):
 
 
 def run(args):
-    import json
-
     if args.images < 1:
         raise DraError(f"--images {args.images}: expected at least 1")
-    text = Path(args.spec[1:]).read_text() if args.spec.startswith("@") else args.spec
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DraError(f"--spec: not valid JSON ({e})") from None
-    from dra.train import anomaly_maps  # torch is imported only here
+    spec = json_arg(args.spec, "--spec")
+    from dra.run.inputs import SubsetFiles  # torch is imported only here
+    from dra.run.maps import anomaly_maps
 
-    n = anomaly_maps(spec, args.model, args.split, args.cache, args.manifest, args.external, args.images,
-                     args.out, args.device, base_model=args.base_model)
+    n = anomaly_maps(spec, args.model, SubsetFiles(args.split, args.manifest, args.cache), args.external,
+                     args.images, args.out, args.device, base_model=args.base_model)
     print(f"wrote {args.out}: maps of {n} test anomalies")

@@ -1,8 +1,8 @@
 """`python -m dra params [METHOD ...]`: every parameter a method declares, its default (the
 protocol's value) and what values it accepts: the keys a variant or `methods.<method>` may set."""
 
-from dra.methods import METHODS
-from dra.params import describe
+from dra.plan.methods import METHODS
+from dra.plan.params import describe
 
 
 def configure(p):
@@ -11,7 +11,7 @@ def configure(p):
 
 def run(args):
     from dra.errors import DraError
-    from dra.params import closest
+    from dra.plan.params import closest
 
     for method in args.methods or list(METHODS):
         if method not in METHODS:

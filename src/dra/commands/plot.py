@@ -8,7 +8,8 @@ import pandas as pd
 from dra.errors import DraError
 from dra.fsutil import atomic_path
 from dra.report.plots import figure, heatmaps
-from dra.report.runs import load_layout, runs_frame
+from dra.commands import json_arg
+from dra.report.runs import runs_frame
 from dra.report.tables import cells
 
 NO_PAPER = pd.DataFrame(columns=["table", "metric", "dataset", "subset", "setting", "method", "shots", "mean", "std"])
@@ -24,7 +25,7 @@ def configure(p):
 
 
 def run(args):
-    layout = load_layout(args.layout)
+    layout = json_arg(args.layout, "--layout")
     if layout.get("kind") == "heatmaps":
         if not args.maps:
             raise DraError(f"{args.name}: a heatmap figure draws anomaly maps; give them with --maps")

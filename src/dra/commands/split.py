@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from dra.splits import write_split
+from dra.data.splits import write_split
+from dra.plan.runkey import hard_class
 
 
 def configure(p):
@@ -13,6 +14,7 @@ def configure(p):
 
 
 def run(args):
-    s = write_split(args.manifest, args.setting, args.seed, args.out, args.dataset, args.subset)
+    s = write_split(args.manifest, args.setting, hard_class(args.setting), args.seed, args.out, args.dataset,
+                    args.subset)
     print(f"wrote {args.out}: {len(s['train_normal'])} train normals, {len(s['anomalies'])} labeled anomalies, "
           f"{len(s['test'])} test images")

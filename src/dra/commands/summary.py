@@ -8,7 +8,7 @@ import pandas as pd
 from dra.errors import DraError
 from dra.fsutil import write_text
 from dra.report.reproduction import read_tables
-from dra.report.runs import load_layout
+from dra.commands import json_arg
 from dra.report.summary import markdown, rst
 
 
@@ -20,7 +20,7 @@ def configure(p):
 
 
 def run(args):
-    plan = load_layout(args.plan if args.plan.startswith("@") else "@" + args.plan)
+    plan = json_arg(args.plan if args.plan.startswith("@") else "@" + args.plan, "--plan")
     if "provenance" not in plan or "runs" not in plan:
         raise DraError(f"{args.plan}: not a summary plan (expected provenance and runs)")
     runs = pd.read_csv(args.runs)

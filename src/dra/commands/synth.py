@@ -1,4 +1,4 @@
-from dra.synth import generate
+from dra.data.synth import generate
 
 
 def configure(p):

@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from dra.fsutil import atomic_path, write_text
-from dra.report.runs import load_layout, runs_frame
+from dra.commands import json_arg
+from dra.report.runs import runs_frame
 from dra.report.tables import cells, latex, markdown, stats, to_html
 
 
@@ -19,7 +20,7 @@ def configure(p):
 
 
 def run(args):
-    layout = load_layout(args.layout)
+    layout = json_arg(args.layout, "--layout")
     runs = runs_frame(args.metrics)
     df = cells(layout, runs, pd.read_csv(args.paper))
     ranks, tests = stats(df)

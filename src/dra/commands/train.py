@@ -1,7 +1,7 @@
-import json
 import re
 from pathlib import Path
 
+from dra.commands import json_arg
 from dra.errors import DraError
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -29,28 +29,19 @@ def configure(p):
 
 
 def run(args):
-    if args.spec.startswith("@"):
-        try:
-            text = Path(args.spec[1:]).read_text()
-        except OSError as e:
-            raise DraError(f"--spec {args.spec}: cannot read it ({e})") from None
-    else:
-        text = args.spec
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DraError(f"--spec: not valid JSON ({e})") from None
+    spec = json_arg(args.spec, "--spec")
     if not DEVICE.match(args.device):
         raise DraError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N")
     if args.checkpoint_every < 0:
         raise DraError(f"--checkpoint-every {args.checkpoint_every}: expected 0 (none) or more")
-    given = [x is not None for x in (args.target_split, args.target_cache, args.target_manifest)]
+    given = [x is not None for x in (args.target_split, args.target_manifest, args.target_cache)]
     if any(given) and not all(given):
-        raise DraError("--target-split, --target-cache and --target-manifest go together")
-    target = (args.target_split, args.target_cache, args.target_manifest) if all(given) else None
-    from dra.train import train_run  # torch is imported only here
+        raise DraError("--target-split, --target-manifest and --target-cache go together")
+    from dra.run.inputs import SubsetFiles  # torch is imported only here
+    from dra.run.train import train_run
 
-    info = train_run(spec, args.split, args.cache, args.manifest, args.out, args.external, args.device,
+    target = SubsetFiles(args.target_split, args.target_manifest, args.target_cache) if all(given) else None
+    info = train_run(spec, SubsetFiles(args.split, args.manifest, args.cache), args.out, args.external, args.device,
                      args.checkpoint_every, args.amp, target, base_model=args.base_model,
                      model_out=args.save_model, maps_out=args.save_maps, progress=True)
     pixel = (f" pixel AUROC {info['pixel_auroc']:.4f} AUPRO {info['aupro']:.4f}"

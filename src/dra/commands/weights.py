@@ -1,11 +1,12 @@
 """`python -m dra weights`: fill torchvision's weights cache ($TORCH_HOME/hub/checkpoints) on a
 machine with internet, typically the cluster's login node (`snakemake weights` runs this as a local
-rule). Training jobs only read that cache: they never download (dra.nets.weights.resolve)."""
+rule). Training jobs only read that cache: they never download (dra.run.weights.load_state)."""
 
 import os
 
 from dra.errors import DraError
-from dra.nets.weights import IMAGENET_FILES, fetch, imagenet_path
+from dra.plan.weights import IMAGENET_FILES, imagenet_path
+from dra.run.weights import fetch
 
 
 def configure(p):

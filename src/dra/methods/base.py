@@ -5,26 +5,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dra.augment import normalize, random_rotate, to_float
+from dra.nets.augment import normalize, random_rotate, to_float
 from dra.errors import DraError
-from dra.rundata import ImagePool, RunData
+from dra.methods.rundata import ImagePool, RunData
 
-# What to write in a dataset's config to do without an external source, per role of its images.
-EXTERNAL_ALTERNATIVE = {
-    "pseudo": "set `pseudo_source: cutmix` in the dataset's config to make in-image pseudo anomalies instead",
-    "outliers": "set `outlier_source: mvtecad` in the dataset's config to use MVTec AD images as outliers "
-                "instead (the alternative for DRA's pseudo anomalies is `pseudo_source: cutmix`)",
-}
-
-
-def require_external(data: RunData, source: str, role: str) -> ImagePool:
-    """The run's external image pool, or a DraError naming the missing source and the alternative."""
+def external_pool(data: RunData, what: str) -> ImagePool:
+    """The run's external image pool; the run checked against its spec that it got the pool the
+    spec names (dra.run.inputs, with what to do about a missing one), so here only a run built by
+    hand without it can fail."""
     if data.external is None or len(data.external) == 0:
-        manual = (" LAG (the glaucoma fundus database) is given out only on request by its authors: place their "
-                  "archive by hand as <data>/raw/lag/LAG.zip (`python -m dra download lag --out data/raw/lag` "
-                  "says so too) and let the workflow build its cache." if source == "lag" else "")
-        raise DraError(f"{role} source {source!r}: this method needs external {source} images, but the run got "
-                       f"none (no --external cache).{manual} Or {EXTERNAL_ALTERNATIVE[role]}.")
+        raise DraError(f"{what} come from an external image pool, but this run has none (no --external cache)")
     return data.external
 
 
@@ -60,7 +50,7 @@ class CycleSampler:
 
 
 class Method(nn.Module):
-    """A method is built from its parameters (config), trained by `dra.train`'s one loop through
+    """A method is built from its parameters (config), trained by `dra.run.train`'s one loop through
     `loss(data)`, and asked for `score(images)` -> {"score": ..., optional per-head parts}.
 
     A training step is two halves: `make_batch(data)` draws and augments the step's inputs (every
@@ -69,7 +59,7 @@ class Method(nn.Module):
     after the other; the benchmark replays one made batch through `batch_loss` to time the model
     alone."""
 
-    def __init__(self, params: dict, data: RunData, gen: torch.Generator, weights: str):
+    def __init__(self, params: dict, data: RunData, gen: torch.Generator):
         super().__init__()
         self.params = params
         self.gen = gen

@@ -11,7 +11,7 @@ from torch import nn
 from dra.errors import DraError
 from dra.methods.balanced import BalancedMethod
 from dra.nets.backbone import ResNet18Trunk
-from dra.params import DEVNET_SCHEDULE, Param
+from dra.plan.params import DEVNET_SCHEDULE, Param
 
 
 def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
@@ -20,7 +20,6 @@ def centre_rule(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
 
 
 # decision (the protocol gives none): DevNet's schedule and balanced batches
-WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
     **DEVNET_SCHEDULE,
     "batch_normal": Param("int", 24, "training normals per step", min=1),
@@ -36,9 +35,9 @@ class DeepSAD(BalancedMethod):
     HAS_MAP = False  # one embedding per image: no native anomaly map (none is made up)
 
 
-    def __init__(self, params, data, gen, weights):
-        super().__init__(params, data, gen, weights)
-        self.trunk = ResNet18Trunk(weights)
+    def __init__(self, params, data, gen):
+        super().__init__(params, data, gen)
+        self.trunk = ResNet18Trunk(data.pretrained.get("resnet18"))
         self.proj = nn.Linear(self.trunk.out_channels, params["embed_dim"], bias=False)
         self.register_buffer("c", torch.zeros(params["embed_dim"]))
 

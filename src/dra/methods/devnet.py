@@ -3,14 +3,13 @@ batches, no pseudo anomalies (PROTOCOL section 4)."""
 
 from __future__ import annotations
 
-from dra.losses import head_loss
+from dra.nets.losses import head_loss
 from dra.methods.balanced import ScaleAveraged
 from dra.nets.backbone import ResNet18Trunk
 from dra.nets.heads import TopKHead
-from dra.params import DEVNET_SCHEDULE, LOSSES, TOPK, Param
+from dra.plan.params import DEVNET_SCHEDULE, LOSSES, TOPK, Param
 
 # DRA's seen head alone; the schedule of the authors' DevNet code (50 epochs, StepLR at epoch end).
-WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
     **DEVNET_SCHEDULE, **LOSSES, **TOPK,
     "batch_normal": Param("int", 24, "training normals per step", min=1),
@@ -20,9 +19,9 @@ PARAMS = {
 
 class DevNet(ScaleAveraged):
 
-    def __init__(self, params, data, gen, weights):
-        super().__init__(params, data, gen, weights)
-        self.trunk = ResNet18Trunk(weights)
+    def __init__(self, params, data, gen):
+        super().__init__(params, data, gen)
+        self.trunk = ResNet18Trunk(data.pretrained.get("resnet18"))
         self.head = TopKHead(self.trunk.out_channels, params["topk_ratio"])
 
     def batch_loss(self, batch):

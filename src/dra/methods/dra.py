@@ -7,19 +7,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dra.augment import paste, pseudo_plan, to_float, uniform
-from dra.params import DRA_SCHEDULE, LOSSES, PASTE, TOPK, Param
-from dra.losses import head_loss
-from dra.methods.base import Method, require_external
+from dra.nets.augment import paste, pseudo_plan, to_float, uniform
+from dra.plan.params import DRA_SCHEDULE, LOSSES, PASTE, TOPK, Param
+from dra.nets.losses import head_loss
+from dra.methods.base import Method, external_pool
 from dra.nets.backbone import ResNet18Trunk, pyramid
-from dra.nets.heads import CompositeHead, NormalityHead, TopKClassifier, TopKHead, topk_mean, upsampled_mean
+from dra.nets.heads import (SIGN, CompositeHead, NormalityHead, TopKClassifier, TopKHead, head_scores, head_targets,
+                            upsampled_mean)
 
-HEADS = ("seen", "pseudo", "composite", "normal")
-EXTERNAL_SOURCES = ("lag", "mvtecad")  # pseudo anomalies are images of another dataset
-IN_IMAGE = ("cutmix", "cpscar", "cpmix")
-SIGN = {"seen": 1.0, "pseudo": 1.0, "composite": 1.0, "normal": -1.0}
+HEADS = ("seen", "pseudo", "composite", "normal")  # nets.heads.SIGN's order
+IN_IMAGE = ("cutmix", "cpscar", "cpmix")  # made from the image itself; any other source is an external pool
 
-WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 # The protocol's values (docs/protocol.md, section 3); where the paper's text and the authors' code
 # differ, the code's (it produced the published numbers): DRA_SCHEDULE's lr, weight decay, StepLR.
 PARAMS = {
@@ -29,7 +27,7 @@ PARAMS = {
     "batch_anomaly": Param("int", 16, "slots drawn from the labeled anomalies", min=0),
     "pseudo_prob": Param("float", 0.5, "probability that a normal slot becomes a pseudo anomaly", min=0, max=1),
     "pseudo": Param("str", "auto", "pseudo-anomaly source; auto: the dataset's pseudo_source",
-                    choices=("auto",) + IN_IMAGE + EXTERNAL_SOURCES),
+                    choices=("auto",) + IN_IMAGE + ("lag", "mvtecad")),
     "n_ref": Param("int", 5, "reference normals per batch (the composite head's)", min=1),
     "ref_mode": Param("str", "redraw", "redraw the references per batch (the code) or fix them (the text)",
                       choices=("redraw", "fixed")),
@@ -40,21 +38,10 @@ PARAMS = {
 }
 
 
-def head_targets(labels: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per head: (which queries it sees, their 0/1 targets). Labels: 0 normal, 1 seen, 2 pseudo."""
-    every = torch.ones_like(labels, dtype=torch.bool)
-    return {
-        "normal": (every, labels == 0),
-        "seen": (labels != 2, labels == 1),
-        "pseudo": (labels != 1, labels == 2),
-        "composite": (every, labels > 0),
-    }
-
-
 class DRA(Method):
-    def __init__(self, params, data, gen, weights):
-        super().__init__(params, data, gen, weights)
-        self.trunk = ResNet18Trunk(weights)
+    def __init__(self, params, data, gen):
+        super().__init__(params, data, gen)
+        self.trunk = ResNet18Trunk(data.pretrained.get("resnet18"))
         c, r = self.trunk.out_channels, params["topk_ratio"]
         self.nondis = params["head_mode"] == "nondisentangled"
         if self.nondis:
@@ -64,8 +51,9 @@ class DRA(Method):
                      "normal": NormalityHead(c)}
             self.heads = torch.nn.ModuleDict({h: parts[h] for h in params["heads"]})
         self.fixed_ref = None
-        if params["pseudo"] in EXTERNAL_SOURCES:  # fail before training, naming the missing source
-            require_external(data, params["pseudo"], "pseudo")
+        self.external = params["pseudo"] not in IN_IMAGE
+        if self.external:  # fail before training
+            external_pool(data, f"pseudo anomalies ({params['pseudo']})")
 
     def setup(self, data):
         if self.params["ref_mode"] == "fixed":  # the paper's text: one fixed set of normal references
@@ -82,10 +70,10 @@ class DRA(Method):
         (`augment.pseudo_plan`) applied to all of them at once on the device."""
         flip = uniform(self.gen, 0.0, 1.0, x.shape[0]) < self.params["pseudo_prob"]
         rows = flip.nonzero().flatten().tolist()
-        if self.params["pseudo"] in EXTERNAL_SOURCES:
+        if self.external:
             x = x.clone()
             if rows:
-                x[rows] = to_float(self.draw(data.external, len(rows)))
+                x[rows] = to_float(self.draw(external_pool(data, "pseudo anomalies"), len(rows)))
             return x, flip
         h, w = x.shape[-2:]
         plans = [pseudo_plan(self.params["pseudo"], self.gen, h, w, self.params) for _ in rows]
@@ -117,15 +105,8 @@ class DRA(Method):
                 if maps:
                     per_scale.append(self.classifier.map(q))
                 continue
-            combined = 0.0
-            for name, head in self.heads.items():
-                if name == "normal":
-                    s = head(q)
-                    combined = combined + SIGN[name] * s.view(-1, 1, 1, 1)
-                else:
-                    m = head.map(q, ref_mean) if name == "composite" else head.map(q)
-                    s = topk_mean(m, self.params["topk_ratio"])
-                    combined = combined + SIGN[name] * m
+            scores, combined = head_scores(self.heads, q, ref_mean, self.params["topk_ratio"], maps)
+            for name, s in scores.items():
                 out.setdefault(name, []).append(s)
             if maps:
                 per_scale.append(combined.expand(q.shape[0], 1, *q.shape[-2:]))

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from dra.errors import DraError
 from dra.methods.devnet import DevNet
-from dra.params import Param
+from dra.plan.params import Param
 
 EXTENDS = "devnet"
 PARAMS = {"loss": Param("str", "focal", "FLOS is DevNet with the binary focal loss", choices=("focal",))}
 
 
 class FLOS(DevNet):
-    def __init__(self, params, data, gen, weights):
+    def __init__(self, params, data, gen):
         if params["loss"] != "focal":  # a FLOS run is never silently another loss's DevNet
             raise DraError(f"flos: loss {params['loss']!r}; FLOS is DevNet with loss focal")
-        super().__init__(params, data, gen, weights)
+        super().__init__(params, data, gen)
 
 
 METHOD = FLOS

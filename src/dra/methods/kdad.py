@@ -13,17 +13,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dra.augment import to_float
+from dra.nets.augment import to_float
 from dra.methods.base import Method
 from dra.errors import DraError
 from dra.nets.vgg import vgg16_teacher, vgg_student
-from dra.params import Param
+from dra.plan.params import Param
 
 UNSUPERVISED = True  # normals only: trained once per subset (0 shots)
 BLOCKS = (1, 2, 3, 4, 5)
 # The authors' code: Adam 1e-3, no weight decay, constant rate, no clipping, batch 64, 128 px, no
 # augmentation; decision: their 601 epochs (a pass over the normals each) are the default.
-WEIGHTS = ("vgg16",)  # the pretrained start (config `weights`)
 PARAMS = {
     "epochs": 601, "iterations": "pass", "lr": 1.0e-3, "weight_decay": 0.0, "lr_step": 1, "lr_gamma": 1.0,
     "scheduler_at": "end", "grad_clip": 0.0, "test_batch": 64,
@@ -45,9 +44,9 @@ def distill_distance(student: torch.Tensor, teacher: torch.Tensor, mse_weight: f
 
 
 class KDAD(Method):
-    def __init__(self, params, data, gen, weights):
-        super().__init__(params, data, gen, weights)
-        self.teacher = vgg16_teacher(weights)
+    def __init__(self, params, data, gen):
+        super().__init__(params, data, gen)
+        self.teacher = vgg16_teacher(data.pretrained.get("vgg16"))
         self.student = vgg_student()
         for key in ("train_blocks", "score_blocks"):
             if not set(params[key]) <= set(range(1, len(self.teacher.blocks) + 1)):

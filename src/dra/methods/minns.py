@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dra.losses import bce_loss
+from dra.nets.losses import bce_loss
 from dra.methods.balanced import ScaleAveraged
 from dra.errors import DraError
 from dra.nets.backbone import ResNet18Trunk
-from dra.params import DEVNET_SCHEDULE, Param
+from dra.plan.params import DEVNET_SCHEDULE, Param
 
 
 class InstanceHead(nn.Module):
@@ -35,7 +35,6 @@ class InstanceHead(nn.Module):
 
 
 # DevNet's schedule and balanced batches
-WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
     **DEVNET_SCHEDULE,
     "batch_normal": Param("int", 24, "training normals per step", min=1),
@@ -48,9 +47,9 @@ PARAMS = {
 
 
 class MINNS(ScaleAveraged):
-    def __init__(self, params, data, gen, weights):
-        super().__init__(params, data, gen, weights)
-        self.trunk = ResNet18Trunk(weights)
+    def __init__(self, params, data, gen):
+        super().__init__(params, data, gen)
+        self.trunk = ResNet18Trunk(data.pretrained.get("resnet18"))
         if params["widths"][0] != self.trunk.out_channels:
             raise DraError(f"minns widths {params['widths']}: expected the first to be {self.trunk.out_channels}, "
                            "the trunk's channels")

@@ -14,10 +14,9 @@ from torch import nn
 from dra.methods.balanced import BalancedMethod
 from dra.errors import DraError
 from dra.nets.backbone import ResNet18Trunk
-from dra.params import DRA_SCHEDULE, Param
+from dra.plan.params import DRA_SCHEDULE, Param
 
 # decision (the adaptation is not public): DRA's schedule; 16 anchors + 16 positives, all reconstructed
-WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
     **DRA_SCHEDULE,
     "batch_normal": Param("int", 32, "normals per step: half anchors, half positives (even)", min=2),
@@ -47,11 +46,11 @@ class Decoder(nn.Module):
 
 
 class MLEP(BalancedMethod):
-    def __init__(self, params, data, gen, weights):
-        super().__init__(params, data, gen, weights)
+    def __init__(self, params, data, gen):
+        super().__init__(params, data, gen)
         if params["batch_normal"] % 2:
             raise DraError(f"mlep batch_normal {params['batch_normal']}: expected an even number (anchors + positives)")
-        self.trunk = ResNet18Trunk(weights)
+        self.trunk = ResNet18Trunk(data.pretrained.get("resnet18"))
         self.decoder = Decoder(tuple(params["decoder_channels"]))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

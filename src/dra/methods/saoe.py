@@ -9,16 +9,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dra.augment import to_float
-from dra.losses import outlier_exposure_loss
-from dra.methods.base import Method, require_external
+from dra.nets.augment import to_float
+from dra.nets.losses import outlier_exposure_loss
+from dra.methods.base import Method, external_pool
 from dra.methods.dra import DRA
 from dra.nets.backbone import ResNet18Trunk, pyramid
 from dra.nets.heads import TopKClassifier, upsampled_mean
-from dra.params import DRA_SCHEDULE, PASTE, TOPK, Param
+from dra.plan.params import DRA_SCHEDULE, PASTE, TOPK, Param
 
 # DRA's schedule and batch; in-image CutMix pseudo anomalies; external outliers.
-WEIGHTS = ("resnet18",)  # the pretrained start (config `weights`)
 PARAMS = {
     **DRA_SCHEDULE, **TOPK, **PASTE,
     "batch_normal": Param("int", 32, "slots drawn from the normals; each becomes a pseudo anomaly w.p. pseudo_prob",
@@ -36,20 +35,20 @@ PARAMS = {
 
 class SAOE(DRA):
 
-    def __init__(self, params, data, gen, weights):
+    def __init__(self, params, data, gen):
         # DRA's non-disentangled network without its head/reference options: built here, not by DRA.__init__.
-        Method.__init__(self, params, data, gen, weights)
-        self.trunk = ResNet18Trunk(weights)
+        Method.__init__(self, params, data, gen)
+        self.trunk = ResNet18Trunk(data.pretrained.get("resnet18"))
         self.classifier = TopKClassifier(self.trunk.out_channels, 3, params["topk_ratio"])
-        self.nondis, self.fixed_ref = True, None
-        require_external(data, params["outliers"], "outliers")
+        self.nondis, self.fixed_ref, self.external = True, None, False
+        external_pool(data, f"outliers ({params['outliers']})")
 
     def setup(self, data):
         pass  # no references
 
     def make_batch(self, data):
         x, _, labels = super().make_batch(data)
-        outliers = self.augment(to_float(self.draw(data.external, self.params["batch_outlier"])))
+        outliers = self.augment(to_float(self.draw(external_pool(data, "outliers"), self.params["batch_outlier"])))
         return torch.cat([x, outliers]), labels
 
     def batch_loss(self, batch):

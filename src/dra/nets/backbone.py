@@ -7,16 +7,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
-from dra.nets.weights import load_state
-
 
 class ResNet18Trunk(nn.Module):
     out_channels = 512
 
-    def __init__(self, weights: str = "none"):
+    def __init__(self, state: dict | None = None):
+        """`state`: torchvision's ResNet-18 state_dict to start from (None: its random initialisation)."""
         super().__init__()
         net = resnet18()
-        state = load_state(weights, "resnet18")
         if state is not None:
             net.load_state_dict(state)
         self.body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2,

@@ -1,5 +1,6 @@
 """Scoring heads on a 512-channel feature map; each spatial head also gives its patch scores
-(`map`), from which the methods build their anomaly maps."""
+(`map`), from which the methods build their anomaly maps. DRA's four disentangled heads (their
+routing, signs and forward) are defined here once, for DRA and for AHL(DRA)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,39 @@ class TopKClassifier(nn.Module):
     def map(self, feat: torch.Tensor) -> torch.Tensor:
         """Per position, 1 - p(class 0 = normal) of the position's logits: N x 1 x h x w."""
         return 1.0 - self.conv(feat).float().softmax(1)[:, :1]
+
+
+# DRA's heads, in order: seen (g_s), pseudo (g_p), composite (g_r), normality (g_n); score = g_s + g_p + g_r - g_n
+SIGN = {"seen": 1.0, "pseudo": 1.0, "composite": 1.0, "normal": -1.0}
+
+
+def head_targets(labels: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per head: (which queries it sees, their 0/1 targets). Labels: 0 normal, 1 seen, 2 pseudo."""
+    every = torch.ones_like(labels, dtype=torch.bool)
+    return {
+        "normal": (every, labels == 0),
+        "seen": (labels != 2, labels == 1),
+        "pseudo": (labels != 1, labels == 2),
+        "composite": (every, labels > 0),
+    }
+
+
+def head_scores(heads: nn.ModuleDict, feat: torch.Tensor, ref_mean: torch.Tensor | None, ratio: float,
+                maps: bool = False, holistic_abs: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """DRA's head forward at one scale: each head's score of the queries `feat` (the composite head
+    against the references' mean map), and with `maps` their patch scores combined as the image
+    score combines the heads (the normality head, which pools first, adds its score everywhere).
+    `holistic_abs=False`: the normality head without its abs (AHL's holistic head)."""
+    scores, combined = {}, 0.0
+    for name, head in heads.items():
+        if name == "normal":
+            s = head(feat) if holistic_abs else head.mlp(feat.mean(dim=(-2, -1))).float().squeeze(-1)
+            if maps:
+                combined = combined + SIGN[name] * s.view(-1, 1, 1, 1)
+        else:
+            m = head.map(feat, ref_mean) if name == "composite" else head.map(feat)
+            s = topk_mean(m, ratio)
+            if maps:
+                combined = combined + SIGN[name] * m
+        scores[name] = s
+    return scores, (combined if maps else None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from dra.nets.weights import load_state
 
 # torchvision's VGG16 ("D"): numbers are 3x3 conv widths, "M" a 2x2 max pool ending a block.
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -71,11 +70,11 @@ class VGGBlocks(nn.Module):
         return out
 
 
-def vgg16_teacher(weights: str = "imagenet") -> VGGBlocks:
+def vgg16_teacher(state: dict | None = None) -> VGGBlocks:
     """torchvision's VGG16 feature stack (with bias, no batch norm; its `features.<i>` layers in the
-    same order, and its initialisation for a random start), frozen. The classifier is never built."""
+    same order, and its initialisation for a random start), frozen, with `state` (torchvision's VGG16
+    state_dict; None: a random start). The classifier is never built."""
     features = nn.Sequential(*init_vgg(vgg_layers(VGG16, batch_norm=False, bias=True)))
-    state = load_state(weights, "vgg16")
     if state is not None:
         features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")})
     teacher = VGGBlocks(split_blocks(list(features)))

@@ -35,10 +35,3 @@ def read_metrics(path: Path) -> dict:
 def runs_frame(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame([read_metrics(p) for p in paths], columns=KEYS + FIELDS + ["path"])
 
-
-def load_layout(arg: str) -> dict:
-    """A table's or figure's layout, given as JSON text or @file (what the rules pass)."""
-    try:
-        return json.loads(Path(arg[1:]).read_text() if arg.startswith("@") else arg)
-    except (OSError, json.JSONDecodeError) as e:
-        raise DraError(f"--layout {arg[:80]}: not a readable layout ({e})") from None

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from dra.runkey import HARD, HARD_MEAN
+from dra.plan.runkey import HARD, HARD_MEAN
 
 CELL_COLUMNS = ["table", "dataset", "subset", "setting", "variant", "shots", "metric", "mean", "std", "n", "seeds",
                 "values", "missing_seeds", "paper_mean", "paper_std", "diff", "flagged", "best"]

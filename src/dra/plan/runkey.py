@@ -90,7 +90,9 @@ RUN_LOG = "{results}/logs/train/{variant}/{dataset}/{subset}/{setting}/{shots}sh
 RUN_BENCHMARK = "{results}/benchmarks/train/{variant}/{dataset}/{subset}/{setting}/{shots}shot/seed{seed}.tsv"
 SPLIT = "{results}/splits/{dataset}/{subset}/{setting}/seed{seed}.json"
 SPLIT_LOG = "{results}/logs/split/{dataset}/{subset}/{setting}/seed{seed}.log"
-RAW = "{data}/raw/{dataset}"
+RAW = "{data}/raw/{dataset}"                  # a dataset's raw files as downloaded or placed
+EXTRACTED = RAW + "/extracted"                # ... its archives extracted: what prepare reads
+GENERATED = RAW + "/generated"                # a generated dataset (python -m dra synth)
 PREPARED = "{data}/prepared/{dataset}/{subset}"
 MANIFEST = PREPARED + "/manifest.csv"
 PREPARE_LOG = "{data}/logs/prepare/{dataset}/{subset}.log"
@@ -105,6 +107,19 @@ TABLE = "{results}/tables/{table}.{ext}"   # csv, md, tex, html
 PLOT = "{results}/plots/{plot}.{ext}"      # png, pdf
 LAYOUT = "{results}/layouts/{name}.json"
 SUMMARY = "{results}/summary.{ext}"        # md, rst
+
+# logs of the rules that are not a run's
+SYNTH_LOG = "{data}/logs/synth/{dataset}.log"
+DOWNLOAD_LOG = "{data}/logs/download/{dataset}.log"
+PLACE_LOG = "{data}/logs/download/{dataset}-by-hand.log"
+EXTRACT_LOG = "{data}/logs/extract/{dataset}.log"
+WEIGHTS_LOG = "{data}/logs/weights.log"
+LAYOUT_LOG = "{results}/logs/layout/{name}.log"
+COLLECT_LOG = "{results}/logs/collect.log"
+TABLE_LOG = "{results}/logs/table/{table}.log"
+REPRODUCTION_LOG = "{results}/logs/reproduction.log"
+PLOT_LOG = "{results}/logs/plot/{plot}.log"
+SUMMARY_LOG = "{results}/logs/summary.log"
 
 _FIELD = re.compile(r"{(\w+)}")
 

@@ -10,10 +10,10 @@ Used by the Snakefile at parse time, so it stays cheap and imports neither torch
 
 from __future__ import annotations
 
-from dra.config import dataset_config, is_unsupervised, subsets, variant_spec
+from dra.plan.config import dataset_config, is_unsupervised, subsets, variant_spec
 from dra.errors import DraError
-from dra.params import closest
-from dra.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard
+from dra.plan.params import closest
+from dra.plan.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard, hard_class
 
 SELECT_KEYS = ("datasets", "variants", "tables", "shots", "settings")
 
@@ -68,7 +68,7 @@ def hard_classes(cfg: dict, dataset: str, subset: str) -> list[str]:
 
 def check_hard_setting(cfg: dict, dataset: str, subset: str, setting: str) -> None:
     """A hard setting names a class the dataset's config lists for that subset."""
-    cls = setting[len("hard-"):]
+    cls = hard_class(setting)
     listed = dataset_config(cfg, dataset).get("hard", {}).get(subset, [])
     if cls not in listed:
         raise DraError(f"setting {setting!r} of {dataset}/{subset}: class {cls!r} is not among the hard classes "
@@ -84,15 +84,28 @@ def artefact(cfg: dict, name: str) -> dict:
                    f"{sorted(artefacts_declared(cfg))}")
 
 
+def row_group(cfg: dict, value, where: str) -> list[str]:
+    """A section's `datasets` or `sources`: a list, or the name of one of the config's `row_groups`
+    (so an overlay such as demo.yaml changes a group's rows without declaring the tables again)."""
+    if not isinstance(value, str):
+        return list(value)
+    groups = cfg.get("row_groups") or {}
+    if value not in groups:
+        raise DraError(f"config {where}: {value!r} is not a row group{closest(value, groups)}; expected a list of rows "
+                       f"or one of config row_groups {sorted(groups)}")
+    return list(groups[value])
+
+
 def user_datasets(cfg: dict) -> list[str]:
     return [d for d, c in cfg["datasets"].items() if c.get("layout") and not c.get("source") == "synth"]
 
 
-def section_items(cfg: dict, spec: dict, section: dict) -> list[str]:
+def section_items(cfg: dict, spec: dict, section: dict, name: str = "") -> list[str]:
     """A section's dataset entries, plus the user's own datasets where the artefact takes them."""
-    items = list(section["datasets"])
+    items = row_group(cfg, section["datasets"], f"{name}.sections.datasets")
     if spec.get("user_datasets") and section["setting"] in ("general", "hard"):
-        named = {i.partition("/")[0] for s in spec["sections"] for i in s["datasets"]}
+        named = {i.partition("/")[0] for s in spec["sections"]
+                 for i in row_group(cfg, s["datasets"], f"{name}.sections.datasets")}
         for d in user_datasets(cfg):
             if d not in named and (section["setting"] == "general" or dataset_config(cfg, d).get("hard")):
                 items.append(d)
@@ -108,7 +121,7 @@ def section_rows(cfg: dict, name: str, section: dict) -> list[tuple[str, str, st
     if not _selected(sel, "settings", kind):
         return []
     rows = []
-    for item in section_items(cfg, spec, section):
+    for item in section_items(cfg, spec, section, name):
         for dataset, subset in parse_row_spec(cfg, item):
             if not _selected(sel, "datasets", dataset):
                 continue
@@ -120,7 +133,8 @@ def section_rows(cfg: dict, name: str, section: dict) -> list[tuple[str, str, st
                     continue  # a user's dataset with hard classes for some of its subsets only
                 rows += [(dataset, subset, hard(c)) for c in hard_classes(cfg, dataset, subset)]
             else:  # train on each source subset, fine-tune and test on this one
-                rows += [(dataset, subset, from_source(src)) for src in section["sources"] if src != subset]
+                sources = row_group(cfg, section["sources"], f"{name}.sections.sources")
+                rows += [(dataset, subset, from_source(src)) for src in sources if src != subset]
     return rows
 
 
@@ -235,7 +249,7 @@ def table_layout(cfg: dict, name: str) -> dict:
     rows = table_rows(cfg, name)
     return {
         "name": name,
-        "caption": spec.get("caption", name),
+        "caption": cfg.get("caption_prefix", "") + spec.get("caption", name),
         "rows": [list(r) for r in rows],
         "cells": [[*row, v] for row, v in table_cells(cfg, name)],
         "columns": [[v, k] for k in shots for v in variants if k in shots_for(cfg, name, v)],

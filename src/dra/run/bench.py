@@ -26,14 +26,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dra.config import DEFAULT_CONFIG, external_subsets, is_unsupervised, load_config, run_spec
+from dra.plan.config import DEFAULT_CONFIG, external_subsets, is_unsupervised, load_config, run_spec
 from dra.data.cache import ImageCache, build_cache
-from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
-from dra.methods import STANDALONE
-from dra.runinfo import device_name, peak_memory_mb, pick_device, reset_peak_memory
-from dra.splits import read_split, write_split
-from dra.synth import generate
+from dra.plan.methods import STANDALONE
+from dra.run.runinfo import device_name, peak_memory_mb, pick_device, reset_peak_memory
+from dra.data.splits import write_split
+from dra.data.synth import generate
 
 DEMO_CONFIG = DEFAULT_CONFIG.parent / "demo.yaml"
 SUBSET = "weave"  # the run's subset; the other generated subset is its external pool
@@ -58,7 +57,7 @@ def make_inputs(folder: Path, size: int, seed: int = 0) -> dict:
         build_cache(manifest, size, cache)
         out[subset] = {"manifest": manifest, "cache": cache}
     out["split"] = folder / f"{SUBSET}-general.json"
-    write_split(out[SUBSET]["manifest"], "general", seed, out["split"], "demo", SUBSET)
+    write_split(out[SUBSET]["manifest"], "general", None, seed, out["split"], "demo", SUBSET)
     return out
 
 
@@ -75,6 +74,12 @@ def bench_spec(method: str, size: int, seed: int = 0, iterations: int = 1) -> tu
     return spec, cfg
 
 
+def subset_files(inputs: dict):
+    from dra.run.inputs import SubsetFiles
+
+    return SubsetFiles(inputs["split"], inputs[SUBSET]["manifest"], inputs[SUBSET]["cache"])
+
+
 def external_caches(cfg: dict, spec: dict, inputs: dict) -> list[Path]:
     return [inputs[subset]["cache"] for _, subset in external_subsets(cfg, spec)]
 
@@ -89,13 +94,12 @@ def sync(device: torch.device) -> None:
 def measure_steps(spec: dict, inputs: dict, external: list[Path], device: torch.device, amp: bool,
                   warmup: int, steps: int, workdir: Path) -> dict:
     """Images/s and peak memory of the training step, data path and model only (see the module)."""
-    from dra.train import Trainer, load_data, open_cache
+    from dra.run.inputs import load_run
+    from dra.run.trainer import Trainer
 
-    split = read_split(inputs["split"])
-    cache = open_cache(inputs[SUBSET]["cache"], split, spec)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)  # as train_run: the CPU kernels a run uses
-    data = load_data(spec, split, cache, read_manifest(inputs[SUBSET]["manifest"]), device, external)
+    data, _, _, _ = load_run(spec, subset_files(inputs), device, external)
     trainer = Trainer(spec, data, workdir, device, amp=amp)
     trainer.model.train()
     for _ in range(warmup):
@@ -129,10 +133,9 @@ def measure_steps(spec: dict, inputs: dict, external: list[Path], device: torch.
 
 def short_run(spec: dict, inputs: dict, external: list[Path], device: str, amp: str, out: Path) -> dict:
     """`train_run` end to end for the spec's few iterations: wall time, its training images/s, peak."""
-    from dra.train import train_run
+    from dra.run.train import train_run
 
-    info = train_run(spec, inputs["split"], inputs[SUBSET]["cache"], inputs[SUBSET]["manifest"], out,
-                     external, device=device, checkpoint_every=0, amp=amp)
+    info = train_run(spec, subset_files(inputs), out, external, device=device, checkpoint_every=0, amp=amp)
     return {"run_seconds": info["seconds"], "run_train_images_per_s": info["images_per_second"],
             "run_peak_mb": info["peak_memory_mb"], "auroc": info["auroc"]}
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from dra.config import LOCALIZATION as DEFAULT
+from dra.plan.config import LOCALIZATION as DEFAULT
 from dra.pixel_metrics import aupro, pixel_auroc
 
 

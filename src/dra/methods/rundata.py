@@ -1,14 +1,12 @@
-"""What one run trains and tests on: image tensors taken from the decoded cache, on the device."""
+"""What one run trains and tests on, as a method sees it: image tensors on the device, the test set's
+labels and classes, and the states it starts from (dra.run.inputs builds it from verified files)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-
-from dra.data.cache import ImageCache
 
 PRELOAD_MAX_BYTES = 8 << 30  # above this, batches are gathered from the memory map instead
 
@@ -23,10 +21,6 @@ class ImagePool:
         self._tensor = None
         if array.nbytes <= PRELOAD_MAX_BYTES:
             self._tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
-
-    @classmethod
-    def from_cache(cls, cache: ImageCache, paths: list[str], device) -> "ImagePool":
-        return cls(cache.gather(cache.rows(paths)), device)
 
     def __len__(self) -> int:
         return self.n
@@ -49,4 +43,5 @@ class RunData:
     image_size: int
     device: torch.device
     test_masks: np.ndarray | None = None  # N x S x S bool (normals all False); None: the subset has no masks
-    base_model: Path | None = None        # AHL: the trained model of the run it builds on
+    base_model: dict | None = None        # AHL: the state_dict of the trained run it builds on
+    pretrained: dict = field(default_factory=dict)  # architecture -> pretrained state_dict (absent: random start)

@@ -15,19 +15,13 @@ from dra.fsutil import write_text
 N_LABELED = 10  # the ten-shot draw; the one-shot anomaly is its first element
 
 
-def hard_class(setting: str) -> str | None:
-    if setting == "general":
-        return None
-    if setting.startswith("hard-"):
-        return setting[len("hard-"):]
-    raise DraError(f"setting {setting!r}: expected 'general' or 'hard-<anomaly class>'")
-
-
-def make_split(df: pd.DataFrame, setting: str, seed: int, n_labeled: int = N_LABELED, where: str = "") -> dict:
+def make_split(df: pd.DataFrame, cls: str | None, seed: int, n_labeled: int = N_LABELED, where: str = "") -> dict:
+    """The split of the general setting (`cls` None: labeled anomalies of every class) or of the
+    hard setting of class `cls` (labeled anomalies of that class only; the class leaves the test
+    set). The setting's name and its grammar are the run key's (dra.plan.runkey.hard_class)."""
     normals = df[df.label == 0]
     anomalies = df[df.label == 1].sort_values("path")
     classes = sorted(anomalies.anomaly_class.unique())
-    cls = hard_class(setting)
     if cls is None:
         pool = anomalies
         if n_labeled > len(anomalies) / 2:
@@ -35,8 +29,8 @@ def make_split(df: pd.DataFrame, setting: str, seed: int, n_labeled: int = N_LAB
                            f"{len(anomalies)}; expected at most half of them")
     else:
         if cls not in classes:
-            raise DraError(f"{where}: setting {setting!r} names anomaly class {cls!r}, "
-                           f"which is not in the manifest; expected one of {classes}")
+            raise DraError(f"{where}: the hard setting of anomaly class {cls!r}: the class is not in the manifest; "
+                           f"expected one of {classes}")
         if len(classes) < 2:
             raise DraError(f"{where}: the hard setting needs at least two anomaly classes, found {classes}")
         pool = anomalies[anomalies.anomaly_class == cls]
@@ -55,7 +49,7 @@ def make_split(df: pd.DataFrame, setting: str, seed: int, n_labeled: int = N_LAB
     train = sorted(normals.path[normals.split == "train"].tolist())
     test_sha = {sha[p] for p in test}
     split = {
-        "setting": setting,
+        "hard_class": cls,
         "seed": seed,
         "train_normal": train,
         "anomalies": drawn,
@@ -95,11 +89,12 @@ def check_leakage(split: dict, sha: dict[str, str], anomaly_paths: set[str], whe
             raise DraError(f"{where}: train normal {p} is byte-identical to a labeled anomaly; one image cannot be both")
 
 
-def write_split(manifest: str | Path, setting: str, seed: int, out: str | Path,
+def write_split(manifest: str | Path, setting: str, cls: str | None, seed: int, out: str | Path,
                 dataset: str = "", subset: str = "") -> dict:
+    """`setting` (its name, recorded) and `cls` (its hard class, None for the general setting)."""
     df = read_manifest(manifest)
-    split = {"dataset": dataset, "subset": subset, "manifest_sha256": manifest_digest(manifest),
-             **make_split(df, setting, seed, where=str(manifest))}
+    split = {"dataset": dataset, "subset": subset, "setting": setting, "manifest_sha256": manifest_digest(manifest),
+             **make_split(df, cls, seed, where=str(manifest))}
     write_text(out, json.dumps(split, indent=1))
     return split
 

@@ -12,19 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dra import runkey
-from dra.config import external_source, run_spec
+from dra.plan import runkey
+from dra.plan.config import run_spec
 from dra.data.download import files_of, manual_message
+from dra.data.external import POOLS, ROLES
 from dra.data.registry import dataset_module
-from dra.nets.weights import weight_files
-from dra.runkey import Run
+from dra.plan.weights import FETCH_HELP, weight_files
+from dra.plan.runkey import Run
 
-WEIGHTS_HELP = ("run `snakemake --cores 1 weights` on a machine with internet (a cluster's login node), "
-                "or set `weights: none` (a random start) or `weights: <a file path>` in the config")
-EXTERNAL_HELP = {
-    "lag": "or do without LAG: `pseudo_source: cutmix` (DRA's pseudo anomalies) and `outlier_source: mvtecad` "
-           "(SAOE's outliers) in those datasets' config; variants that use LAG by name (dra_extlag) cannot",
-}
 
 
 @dataclass
@@ -47,15 +42,16 @@ def _raw_dir(cfg: dict, dataset: str) -> Path:
 def manual_need(cfg: dict, dataset: str, needed_by: str) -> Need | None:
     """The hand-placed raw files of `dataset` that are missing (none if its extracted folder is there)."""
     raw = _raw_dir(cfg, dataset)
-    if (raw / "extracted").is_dir():
+    if Path(runkey.EXTRACTED.format(data=cfg["paths"]["data"], dataset=dataset)).is_dir():
         return None
     files = [f for f in files_of(dataset) if f.url is None and not (raw / f.name).is_file()]
     if not files:
         return None
     home = getattr(dataset_module(dataset), "HOMEPAGE", "")
     help_ = " ".join(manual_message(dataset, f, raw / f.name, home) for f in files)
-    if dataset in EXTERNAL_HELP:
-        help_ += " " + EXTERNAL_HELP[dataset] + "."
+    if dataset in POOLS:
+        help_ += (f" Or do without {dataset}: " + "; ".join(ROLES[k][1] for k in POOLS[dataset])
+                  + f"; variants that name {dataset} itself cannot.")
     return Need("raw", dataset, [str(raw / f.name) for f in files], help_, needed_by)
 
 
@@ -75,7 +71,8 @@ def _external_users(cfg: dict, runs: list[Run]) -> dict[str, list[Run]]:
     for r in runs:
         key = (r.variant, r.dataset)
         if key not in specs:
-            specs[key] = external_source(cfg, run_spec(cfg, *r.words().values()))
+            ext = run_spec(cfg, *r.words().values())["external"]
+            specs[key] = ext["pool"] if ext else None
         if specs[key] is not None:
             users.setdefault(specs[key], []).append(r)
     return users
@@ -104,7 +101,7 @@ def _weights_need(cfg: dict, runs: list[Run]) -> list[Need]:
     methods = {r.variant: run_spec(cfg, *r.words().values())["method"] for r in {r.with_variant(r.variant) for r in runs}}
     users = [r for r in runs if any(not Path(f).is_file() for f in weight_files(weights, methods[r.variant]))]
     missing = sorted({f for r in users for f in weight_files(weights, methods[r.variant]) if not Path(f).is_file()})
-    return [Need("weights", "pretrained weights " + ", ".join(missing), missing, WEIGHTS_HELP, _who(users))] \
+    return [Need("weights", "pretrained weights " + ", ".join(missing), missing, FETCH_HELP, _who(users))] \
         if missing else []
 
 

@@ -7,11 +7,11 @@ variant's parameters against its method's declarations, the names `select:` uses
 
 from __future__ import annotations
 
-from dra.config import check_methods_section, method_params, variant_method
+from dra.plan.config import check_methods_section, method_params, variant_method
 from dra.data.registry import DATASETS, LAYOUTS
 from dra.errors import DraError
-from dra.params import _number, closest
-from dra.plan import artefacts_declared, selection
+from dra.plan.params import _number, closest
+from dra.plan.matrix import artefacts_declared, selection
 
 INT_KEYS = ("split_seed", "checkpoint_every")
 FLOAT_KEYS = ("budget",)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from dra.augment import uniform
+from dra.nets.augment import uniform
 
 # a mask that comes out empty (coarse noise that never passes the threshold) is drawn again, at most
 # this many times in all: a "pseudo anomaly" identical to its normal would be a mislabelled normal

@@ -103,10 +103,13 @@ DRA_SCHEDULE = {"epochs": 30, "iterations": 20, "lr": 2.0e-4, "weight_decay": 1.
                 "scheduler_at": "start", "grad_clip": 1.0, "rotation": 180.0, "test_batch": 48}
 # The authors' DevNet code: 50 epochs, StepLR stepped at the end of each epoch.
 DEVNET_SCHEDULE = {**DRA_SCHEDULE, "epochs": 50, "scheduler_at": "end"}
-LOSSES = {
-    "loss": Param("str", "deviation", "each head's loss", choices=("deviation", "bce", "focal")),
+DEVIATION = {
     "dev_samples": Param("int", 5000, "the deviation loss's reference draws from N(0, 1)", min=2),
     "dev_margin": Param("float", 5.0, "the deviation loss's margin", min=0, above=True),
+}
+LOSSES = {
+    "loss": Param("str", "deviation", "each head's loss", choices=("deviation", "bce", "focal")),
+    **DEVIATION,
     "focal_alpha": Param("float", 1.0, "binary focal loss alpha", min=0),
     "focal_gamma": Param("float", 2.0, "binary focal loss gamma", min=0),
 }
@@ -115,21 +118,24 @@ TOPK = {
     "scales": Param("int", 2, "pyramid scales (input, then halved)", min=1, max=4),
 }
 # In-image pseudo anomalies: CutMix (the paper's name for a same-image cut-paste) and CutPaste-Scar.
-PASTE = {
+CUTMIX = {
     "cutmix_area": Param("list", [0.02, 0.15], "CutMix patch area, a share of the image", items="float", length=2,
                          min=0, max=1),
     "cutmix_aspect": Param("list", [0.3, 3.3333333], "CutMix aspect ratio range", items="float", length=2, min=0,
                            above=True),
-    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
-    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
-    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
-                           min=-180, max=180),
     "jitter": Param("dict", {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
                     "colour jitter of pasted patches (torchvision's ColorJitter)",
                     keys=("brightness", "contrast", "saturation", "hue")),
 }
-PRESETS = {"DRA_SCHEDULE": DRA_SCHEDULE, "DEVNET_SCHEDULE": DEVNET_SCHEDULE, "LOSSES": LOSSES, "TOPK": TOPK,
-           "PASTE": PASTE}
+PASTE = {
+    **CUTMIX,
+    "scar_width": Param("list", [2, 16], "CP-Scar width range (px)", items="int", length=2, min=1),
+    "scar_length": Param("list", [10, 25], "CP-Scar length range (px)", items="int", length=2, min=1),
+    "scar_rotation": Param("list", [-45, 45], "CP-Scar rotation range (degrees)", items="float", length=2,
+                           min=-180, max=180),
+}
+PRESETS = {"DRA_SCHEDULE": DRA_SCHEDULE, "DEVNET_SCHEDULE": DEVNET_SCHEDULE, "DEVIATION": DEVIATION,
+           "LOSSES": LOSSES, "TOPK": TOPK, "CUTMIX": CUTMIX, "PASTE": PASTE}
 
 
 # --- reading the declarations from a method module's source -------------------------------------
@@ -190,12 +196,10 @@ def _module_declarations(path: Path) -> tuple[dict, dict]:
 
 @lru_cache(maxsize=None)
 def method_file(method: str) -> Path:
-    from dra.methods import METHODS
-    from dra.sources import module_file
+    from dra.plan.methods import module_name
+    from dra.plan.sources import module_file
 
-    if method not in METHODS:
-        raise DraError(f"unknown method {method!r}; expected one of {list(METHODS)}")
-    return module_file(f"dra.methods.{METHODS[method]}")
+    return module_file(module_name(method))
 
 
 @lru_cache(maxsize=None)

@@ -1,7 +1,7 @@
 """The effective configuration of one run, resolved from config.yaml and checked against the methods'
 declared parameters (no torch import: the Snakefile calls this at parse time).
 
-A run's parameters are its method's declared defaults (dra.params), then the config's
+A run's parameters are its method's declared defaults (dra.plan.params), then the config's
 `methods.<method>` overrides, then its variant's; `budget` scales every method's training length."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from dra.data.external import named_source
 from dra.errors import DraError
-from dra.params import check_params, closest, defaults, module_constant
+from dra.plan.methods import METHODS
+from dra.plan.params import check_params, closest, defaults, module_constant
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
-EXTERNAL = ("mvtecad", "lag", "dtd")  # sources of external pseudo anomalies, outliers, textures
-EXTERNAL_KEYS = ("pseudo", "outliers", "texture_source")  # the parameters that may name one
+DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "config" / "config.yaml"
 # pixel metrics: maps smoothed by a Gaussian of `sigma` input pixels, compared with the masks at `size`
 LOCALIZATION = {"size": 256, "sigma": 4.0}
 
@@ -52,8 +52,6 @@ def variant_config(cfg: dict, variant: str) -> dict:
 
 
 def variant_method(cfg: dict, variant: str) -> str:
-    from dra.methods import METHODS
-
     method = variant_config(cfg, variant).get("method")
     if method not in METHODS:
         raise DraError(f"config variants.{variant}: method {method!r}{closest(str(method), METHODS)}; expected one of "
@@ -72,8 +70,6 @@ def method_params(cfg: dict, variant: str) -> tuple[str, dict]:
 
 
 def check_methods_section(cfg: dict) -> None:
-    from dra.methods import METHODS
-
     for name in cfg.get("methods") or {}:
         if name not in METHODS:
             raise DraError(f"config methods: unknown method {name!r}{closest(name, METHODS)}; expected some of "
@@ -115,7 +111,8 @@ def variant_spec(cfg: dict, variant: str, dataset: str) -> dict:
         params["finetune_epochs"] = scaled(params["finetune_epochs"], budget)
     size = params.pop("image_size", None) or ds["image_size"]
     return {"method": method, "image_size": int(size), "params": params, "weights": cfg.get("weights", "imagenet"),
-            "budget": budget, "localization": {**LOCALIZATION, **(cfg.get("localization") or {})}}
+            "budget": budget, "localization": {**LOCALIZATION, **(cfg.get("localization") or {})},
+            "external": external_source(cfg, dataset, params)}
 
 
 def run_spec(
@@ -130,19 +127,20 @@ def run_spec(
         "variant": variant, "method": v["method"], "dataset": dataset, "subset": subset, "setting": setting,
         "shots": int(shots), "seed": int(seed), "image_size": v["image_size"], "params": v["params"],
         "weights": v["weights"], "budget": v["budget"], "localization": v["localization"],
+        "external": v["external"],
     }
 
 
-def external_source(cfg: dict, spec: dict) -> str | None:
-    """The dataset whose images a run uses as external pseudo anomalies or outliers, if any.
-
-    A dataset's config may map a source to another dataset (`external: {mvtecad: demo}`: the
-    demo uses its own other subsets where the protocol uses other MVTec categories)."""
-    p = spec["params"]
-    for key in EXTERNAL_KEYS:
-        if p.get(key) in EXTERNAL:
-            return cfg["datasets"][spec["dataset"]].get("external", {}).get(p[key], p[key])
-    return None
+def external_source(cfg: dict, dataset: str, params: dict) -> dict | None:
+    """The external pool a run of these parameters on `dataset` draws from (dra.data.external), if
+    any: {param, source, pool}. A dataset's config may map a source to another dataset
+    (`external: {mvtecad: demo}`: the demo uses its own other subsets where the protocol uses other
+    MVTec categories)."""
+    named = named_source(params)
+    if named is None:
+        return None
+    key, source = named
+    return {"param": key, "source": source, "pool": cfg["datasets"][dataset].get("external", {}).get(source, source)}
 
 
 def subsets(cfg: dict, dataset: str) -> list[str]:
@@ -167,10 +165,11 @@ def _discovered(raw: str, dataset: str) -> tuple[str, ...]:
 
 
 def external_subsets(cfg: dict, spec: dict) -> list[tuple[str, str]]:
-    """(dataset, subset) pairs whose images form the external pool: never the run's own subset."""
-    src = external_source(cfg, spec)
-    if src is None:
+    """(dataset, subset) pairs whose images form the run's external pool: never the run's own subset."""
+    ext = spec["external"] if "external" in spec else external_source(cfg, spec["dataset"], spec["params"])
+    if ext is None:
         return []
+    src = ext["pool"]
     if src not in cfg["datasets"]:
         raise DraError(f"{spec['variant']} on {spec['dataset']}: its external source {src!r} is not a dataset of the "
                        f"config (datasets: {sorted(cfg['datasets'])})")

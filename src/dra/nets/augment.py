@@ -7,8 +7,8 @@ Pseudo anomalies are made in two steps: a *plan* per image (`cutmix_plan`, `cp_s
 random draw, in the order of the one-image recipe, plus the little CPU work that fixes the geometry),
 then `paste`, which applies the plans of a whole batch at once on the images' device (every patch's
 pixels gathered into one tensor, colour-jittered together, scattered back): a fixed number of tensor
-operations per batch instead of dozens per image. `cutmix`, `cp_scar` and `make_pseudo` are the
-one-image forms of the same code."""
+operations per batch instead of dozens per image (tests/augment_reference.py holds the one-image
+forms the tests compare them with)."""
 
 from __future__ import annotations
 
@@ -89,19 +89,6 @@ def jitter_plan(gen: torch.Generator, brightness=0.1, contrast=0.1, saturation=0
     if hue:
         ops.append(("hue", uniform(gen, -hue, hue)))
     return [ops[i] for i in torch.randperm(len(ops), generator=gen).tolist()]
-
-
-TORCHVISION_JITTER = {"brightness": TF.adjust_brightness, "contrast": TF.adjust_contrast,
-                      "saturation": TF.adjust_saturation, "hue": TF.adjust_hue}
-
-
-def color_jitter(patch: torch.Tensor, gen: torch.Generator, brightness=0.1, contrast=0.1, saturation=0.1,
-                 hue=0.1) -> torch.Tensor:
-    """torchvision's ColorJitter on one 3 x h x w patch (its own functions, in the drawn order), with
-    the draws taken from `gen`: the reference that `jitter_pixels` computes for many patches at once."""
-    for op, f in jitter_plan(gen, brightness, contrast, saturation, hue):
-        patch = TORCHVISION_JITTER[op](patch, f)
-    return patch
 
 
 def gray(rgb: torch.Tensor) -> torch.Tensor:
@@ -283,25 +270,3 @@ def paste(x: torch.Tensor, rows: Sequence[int], plans: Sequence[Paste]) -> torch
     pixels = jitter_pixels(pixels, src_i[3], [p.ph * p.pw for p in plans], [p.jitter for p in plans])
     out[dst_i[0], :, dst_i[1], dst_i[2]] = pixels[dst_i[3]]
     return out
-
-
-def cutmix(img: torch.Tensor, gen: torch.Generator, area=(0.02, 0.15), aspect=(0.3, 1 / 0.3),
-           jitter: dict | None = None):
-    """One image (3 x H x W): `cutmix_plan` applied. Returns (image, paste box (ty, tx, ph, pw))."""
-    _, h, w = img.shape
-    p = cutmix_plan(gen, h, w, area, aspect, jitter)
-    return paste(img[None], [0], [p])[0], (p.ty, p.tx, p.ph, p.pw)
-
-
-def cp_scar(img: torch.Tensor, gen: torch.Generator, width=(2, 16), length=(10, 25), rotation=(-45, 45),
-            jitter: dict | None = None):
-    """One image (3 x H x W): `cp_scar_plan` applied. Returns (image, (ty, tx, mask)) where mask
-    (1 x rh x rw) marks the pasted pixels."""
-    _, h, w = img.shape
-    p = cp_scar_plan(gen, h, w, width, length, rotation, jitter)
-    return paste(img[None], [0], [p])[0], (p.ty, p.tx, torch.from_numpy(p.where >= 0)[None])
-
-
-def make_pseudo(kind: str, img: torch.Tensor, gen: torch.Generator, params: dict) -> torch.Tensor:
-    """One pseudo anomaly from a normal image (3 x H x W), by the configured in-image source."""
-    return paste(img[None], [0], [pseudo_plan(kind, gen, img.shape[1], img.shape[2], params)])[0]

@@ -1,0 +1,49 @@
+"""What a run writes, each file appearing only when complete: scores.csv (one row per test image),
+metrics.json (the metrics and everything needed to trace them: data digests, spec, code, device),
+and where asked its trained model and every test map."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dra.fsutil import atomic_path, sha256_file, write_text
+from dra.methods.rundata import RunData
+
+SCORES = "scores.csv"
+METRICS = "metrics.json"
+
+
+def write_scores(out: Path, test: RunData, scores: dict[str, np.ndarray]) -> str:
+    """scores.csv: id, label, anomaly class, the score and each per-head part; returns the file's
+    SHA-256, which metrics.json records so that the table stage can tell the two belong together."""
+    table = pd.DataFrame({"id": test.test_paths, "label": test.test_labels, "anomaly_class": test.test_classes,
+                          "score": scores["score"]})
+    for k in sorted(scores):
+        if k != "score":
+            table[k] = scores[k]
+    with atomic_path(out / SCORES) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.9g")
+        digest = sha256_file(tmp)
+    return digest
+
+
+def write_metrics(out: Path, info: dict) -> None:
+    write_text(out / METRICS, json.dumps(info, indent=1, default=str))
+
+
+def save_model(model: torch.nn.Module, path: Path) -> None:
+    """The trained model's weights (weights only), for a later step that builds on the run."""
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+
+
+def save_maps(path: Path, ids: list[str], maps: np.ndarray) -> None:
+    """Every test image's anomaly map at the input's size, float16, compressed."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, ids=np.array(ids), maps=maps)

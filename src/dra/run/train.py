@@ -1,0 +1,112 @@
+"""`python -m dra train`: one run, orchestrated. Its inputs are checked and loaded (dra.run.inputs),
+the method trained through the one loop (dra.run.trainer), the test set scored, and the run folder
+written (dra.run.outputs): scores.csv and metrics.json appear only when complete; while the run is
+in progress its checkpoint lets a killed run resume to the same scores (CPU)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dra.errors import DraError
+from dra.evaluate import metrics
+from dra.plan.config import digest
+from dra.run.checkpoint import CHECKPOINT
+from dra.run.inputs import SubsetFiles, check_spec, check_target, load_run
+from dra.run.localization import DEFAULT as LOC_DEFAULT
+from dra.run.localization import masks_at, pixel_metrics
+from dra.run.outputs import save_maps, save_model, write_metrics, write_scores
+from dra.run.runinfo import device_name, git_commit, peak_memory_mb, pick_device, versions
+from dra.run.trainer import RestoreFailed, Trainer
+
+
+def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = (), device: str = "auto",
+              checkpoint_every: int = 0, amp: str = "auto", target: SubsetFiles | None = None,
+              base_model: Path | None = None, model_out: Path | None = None, maps_out: Path | None = None,
+              progress: bool = False) -> dict:
+    """Train on the split's data and score its test set. With `target` (cross-domain, paper Table 9):
+    after the run's own training, fine-tune for the variant's `finetune_epochs` on the target's
+    normals only (no labeled anomalies) and score the target's test set instead. `base_model`: the
+    trained model an AHL run builds on; `model_out`: where to keep this run's model; `maps_out`:
+    where to save every test map."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    spec = check_spec(spec, str(out))
+    check_target(spec, target, str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    use_amp = dev.type == "cuda" if amp == "auto" else amp == "bf16"
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    data, finetune, split, target_split = load_run(spec, own, dev, external, base_model, target)
+    key = None if target is None else digest([spec, target_split])  # a checkpoint of this source/target pair only
+
+    def trainer() -> Trainer:
+        return Trainer(spec, data, out, dev, checkpoint_every, use_amp, finetune=finetune, key=key, progress=progress)
+
+    run = trainer()
+    try:
+        run.maybe_resume()
+    except RestoreFailed:
+        run = trainer()
+    run.fit()
+    localization = spec.get("localization")
+    scores, maps = run.score(localization, keep_maps=maps_out is not None)
+    test = run.data  # the last phase's data: the target's test set in a cross-domain run
+    where = str(out)
+    result = metrics(test.test_labels, scores["score"], where)
+    if np.ptp(scores["score"]) == 0:
+        raise DraError(f"{where}: every test score is {scores['score'][0]}; constant scores carry no ranking")
+    pixel = {"pixel_auroc": None, "aupro": None}
+    if "metric" in maps and test.test_masks is not None:
+        size = maps["metric"].shape[-1]
+        pixel = pixel_metrics(maps["metric"], masks_at(test.test_masks, size))
+    elif not run.model.HAS_MAP and test.test_masks is not None:
+        pixel["no_map"] = f"{spec['method']} has no native anomaly map"
+    phases = run.summary()
+    steps = sum(ph["iterations"] for ph in phases)
+    images = sum(ph["images_seen"] for ph in phases)
+    p = spec["params"]
+    scores_sha256 = write_scores(out, test, scores)
+    info = {
+        **result,
+        "seconds": time.perf_counter() - t0,
+        "train_seconds": run.train_seconds,
+        "images_per_second": images / run.train_seconds if run.train_seconds else None,
+        "peak_memory_mb": peak_memory_mb(dev),
+        "device": device_name(dev),
+        "device_type": dev.type,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        **pixel,
+        "localization": {**LOC_DEFAULT, **(localization or {})} if pixel["pixel_auroc"] is not None else None,
+        "amp": "bf16" if use_amp else "off",
+        "epochs": sum(ph["epochs"] for ph in phases), "iterations": steps, "images_seen": images,
+        "phases": phases,
+        "lr_per_epoch": run.lrs,
+        "resumed_from": run.resumed_from,
+        "n_train_normal": len(data.normal), "n_labeled": 0 if data.anomaly is None else len(data.anomaly),
+        "n_test": len(test.test_paths), "n_test_anomalies": int(test.test_labels.sum()),
+        "pseudo_source": p.get("pseudo"),
+        "outliers": p.get("outliers"),
+        "texture_source": p.get("texture_source"),  # AHL: DTD's images or generated textures
+        "external": [str(x) for x in external],
+        "split": str(own.split), "manifest_sha256": split["manifest_sha256"],
+        "target_split": None if target is None else str(target.split),
+        "target_manifest_sha256": None if target_split is None else target_split["manifest_sha256"],
+        "scores_sha256": scores_sha256,
+        "git_commit": git_commit(), "versions": versions(),
+        "config_digest": run.key, "spec": spec,
+    }
+    if maps_out is not None:
+        if "full" not in maps:
+            raise DraError(f"{where}: maps asked for, but {spec['method']} has no native anomaly map")
+        save_maps(Path(maps_out), list(test.test_paths), maps["full"])
+    if model_out is not None:
+        save_model(run.model, Path(model_out))
+    write_metrics(out, info)
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    return info
