@@ -123,3 +123,47 @@ def test_merge_keys_may_override_what_they_merge(tmp_path):
     path = tmp_path / "ok.yaml"
     path.write_text("base: &b {x: 1, y: 2}\nvariant: {<<: *b, x: 3}\n")
     assert load_yaml(path)["variant"] == {"x": 3, "y": 2}
+
+
+# --- item 14: decompression bombs ----------------------------------------------------------------------
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that declares width x height and holds almost nothing (a few dozen bytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_is_refused_naming_the_file_and_the_limit(tmp_path):
+    bomb = png_header_only(tmp_path / "bomb.png", 20000, 20000)
+    assert bomb.stat().st_size < 200
+    with pytest.raises(DraError, match=rf"{bomb}: image larger than the 178,956,970 pixels decoded"):
+        open_image(bomb)
+    raw = mvtec_raw(tmp_path / "raw")
+    shutil.copyfile(bomb, raw / "s" / "test" / "crack" / "huge.png")
+    with pytest.raises(DraError, match=r"s/test/crack/huge\.png: image larger than the 178,956,970 pixels"):
+        prepare_subset("mine", raw, tmp_path / "out", "s", layout="mvtec")
+    assert files_under(tmp_path / "out") == []
+
+
+def test_a_header_only_sdd_part_is_refused_by_the_header_reader(tmp_path):
+    from dra.data.rawtools import image_size
+
+    with pytest.raises(DraError, match=r"Part0\.png: image larger than"):
+        image_size(png_header_only(tmp_path / "Part0.png", 30000, 30000))
+
+
+def test_a_mastcam_tile_declaring_terabytes_is_refused_naming_it(tmp_path):
+    from dra.data.mastcam import npy_rgb
+
+    tile = tmp_path / "tile.npy"
+    with open(tile, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (200000, 200000, 6)})
+        f.write(b"\0" * 800)
+    with pytest.raises(DraError, match=r"tile\.npy: unreadable or truncated \.npy tile \(its header declares "
+                                       r"\(200000, 200000, 6\) float64"):
+        npy_rgb(tile)

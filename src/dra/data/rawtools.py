@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image, UnidentifiedImageError
-
-from dra.data.images import is_image
+from dra.data.images import image_size, is_image  # noqa: F401 - image_size: the modules' header reader
 from dra.errors import DraError
 
 
@@ -60,17 +58,6 @@ def images_in(folder: Path, recursive: bool = False) -> list[Path]:
 
 def has_images(folder: Path) -> bool:
     return any(p.is_file() and is_image(p) for p in folder.iterdir())
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header only; the full decode (and its truncation check) comes later."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise DraError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DraError(f"{path}: unreadable image ({e}); expected a complete image file") from None
 
 
 def warn(message: str) -> None:
