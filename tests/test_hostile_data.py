@@ -125,6 +125,246 @@ def test_merge_keys_may_override_what_they_merge(tmp_path):
     assert load_yaml(path)["variant"] == {"x": 3, "y": 2}
 
 
+# --- items 6 and 7: a cache is certified by its sidecar, written last ---------------------------------
+
+@pytest.mark.parametrize("which", ["array", "masks"])
+def test_a_flipped_byte_in_a_cache_is_refused_naming_the_file_and_the_manifest(tmp_path, which):
+    manifest = prepared(tmp_path)
+    npy = tmp_path / "cache" / "16.npy"
+    build_cache(manifest, 16, npy)
+    ImageCache(npy)  # intact: opens
+    target = npy if which == "array" else masks_file(npy)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, in the middle of the pixels
+    target.write_bytes(bytes(data))
+    with pytest.raises(DraError) as e:
+        ImageCache(npy)
+    msg = str(e.value)
+    assert str(target) in msg and "SHA-256" in msg and "damaged" in msg
+    assert f"rebuild it from {manifest}" in msg and f"--manifest {manifest} --size 16 --out {npy}" in msg
+
+
+def test_a_new_sidecar_beside_an_old_array_is_refused_naming_the_file(tmp_path):
+    old = build_and_open(prepared(tmp_path, "old", seed=0), tmp_path / "old.npy")
+    new = build_and_open(prepared(tmp_path, "new", seed=500), tmp_path / "new.npy")
+    assert old.array.shape == new.array.shape and not np.array_equal(old.array, new.array)
+    shutil.copyfile(sidecar(tmp_path / "new.npy"), sidecar(tmp_path / "old.npy"))  # same paths, other pixels
+    with pytest.raises(DraError, match=rf"{tmp_path / 'old.npy'}: content SHA-256 .* belongs to another build"):
+        ImageCache(tmp_path / "old.npy")
+
+
+def build_and_open(manifest: Path, npy: Path) -> ImageCache:
+    build_cache(manifest, 16, npy)
+    return ImageCache(npy)
+
+
+class Killed(BaseException):
+    """A kill -9 as the process sees it: nothing after this point runs (no except Exception catches it)."""
+
+
+def test_a_build_killed_at_any_rename_never_pairs_a_sidecar_with_another_array(tmp_path, monkeypatch):
+    from dra.data.manifest import manifest_digest
+
+    old_manifest, new_manifest = prepared(tmp_path, "old", seed=0), prepared(tmp_path, "new", seed=500)
+    reference = {manifest_digest(m): build_and_open(m, tmp_path / f"{name}.npy").array
+                 for m, name in ((old_manifest, "old"), (new_manifest, "new"))}
+    npy = tmp_path / "cache" / "16.npy"
+    real_replace = os.replace
+    for kill_at in (1, 2, 3):
+        build_cache(old_manifest, 16, npy)
+        calls = []
+
+        def replace(src, dst, _k=kill_at):
+            calls.append(Path(dst).name)
+            if len(calls) == _k:
+                raise Killed(dst)
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(Killed):
+            build_cache(new_manifest, 16, npy)
+        monkeypatch.setattr(os, "replace", real_replace)
+        try:
+            cache = ImageCache(npy)
+        except DraError as e:  # refused: fine, it names the cache
+            assert str(npy) in str(e), (kill_at, str(e))
+        else:  # accepted: the array must be the one its sidecar describes, never the other build's
+            claimed = json.loads(sidecar(npy).read_text())["manifest_sha256"]
+            assert np.array_equal(cache.array, reference[claimed]), (kill_at, calls)
+    assert not [p for p in files_under(npy.parent) if p.endswith(".tmp")]
+
+
+def test_a_sidecar_without_digests_is_refused_as_uncertified(tmp_path):
+    npy = tmp_path / "16.npy"
+    build_cache(prepared(tmp_path), 16, npy)
+    meta = json.loads(sidecar(npy).read_text())
+    for key in ("array_sha256", "array_bytes"):
+        del meta[key]
+    sidecar(npy).write_text(json.dumps(meta))
+    with pytest.raises(DraError, match=rf"{sidecar(npy)}: the sidecar records no size and digest of 16\.npy"):
+        ImageCache(npy)
+
+
+def test_a_truncated_cache_is_refused_by_its_size(tmp_path):
+    npy = tmp_path / "16.npy"
+    build_cache(prepared(tmp_path), 16, npy)
+    with open(npy, "r+b") as f:
+        f.truncate(npy.stat().st_size - 100)
+    with pytest.raises(DraError, match=r"16\.npy: .* bytes, but 16\.json records .*cut short"):
+        ImageCache(npy)
+
+
+# --- item 12: a full disk ------------------------------------------------------------------------------
+
+def test_too_little_free_space_is_refused_before_the_cache_is_written(tmp_path, monkeypatch):
+    import dra.fsutil
+
+    manifest = prepared(tmp_path)
+    out = tmp_path / "cache"
+    monkeypatch.setattr(dra.fsutil, "free_bytes", lambda folder: 10_000)
+    with pytest.raises(DraError) as e:
+        build_cache(manifest, 64, out / "64.npy")
+    msg = str(e.value)
+    assert msg.startswith(f"{out}: not enough free space for the image cache 64.npy")
+    # 7 images of 64 x 64 x 3 bytes, 2 masks of 64 x 64, room for two .npy headers
+    assert "needs 102.4 kB (102,400 bytes)" in msg and "10.0 kB (10,000 bytes) free" in msg
+    assert files_under(out) == []
+
+
+def test_nbytes_of_counts_the_arrays_of_a_nested_state():
+    from dra.fsutil import nbytes_of
+
+    class Tensorish:  # a torch tensor exposes nbytes the same way
+        nbytes = 1000
+
+    state = {"model": {"w": np.zeros((10, 10), np.float32), "b": Tensorish()}, "step": 3,
+             "opt": {"state": {0: {"m": np.zeros(25, np.float64)}}, "groups": [{"lr": 0.1}]}, "rng": (np.zeros(8, np.uint8),)}
+    assert nbytes_of(state) == 400 + 1000 + 200 + 8
+
+
+def test_the_stale_temporaries_of_a_killed_build_are_removed_by_the_next(tmp_path):
+    out = tmp_path / "cache"
+    out.mkdir()
+    stale = [out / ".16.npy.ab12cd34.npy.tmp", out / ".16.masks.npy.x_y_z_0q.npy.tmp", out / ".16.json.abcdefgh.tmp"]
+    kept = [out / ".16.npy.other.tmp", out / "16.npy.notes"]  # not a name atomic_path makes for these outputs
+    for p in stale + kept:
+        p.write_bytes(b"x" * 1000)
+    build_cache(prepared(tmp_path), 16, out / "16.npy")
+    assert sorted(files_under(out)) == sorted([".16.npy.other.tmp", "16.json", "16.masks.npy", "16.npy", "16.npy.notes"])
+
+
+SMALL_FS_SCRIPT = r"""
+import json, os, sys
+from pathlib import Path
+print("STARTED", flush=True)
+import dra.fsutil as fsutil
+from dra.data.archive import extract_all
+from dra.data.cache import ImageCache, build_cache
+from dra.errors import DraError
+
+manifest, small, tar, zipped = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+results = {}
+
+def attempt(case, fn):
+    folder = small / case
+    folder.mkdir()
+    try:
+        fn(folder)
+        results[case] = {"ok": True}
+    except DraError as e:
+        results[case] = {"error": str(e)}
+    results[case]["left"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+def big_dir(folder):
+    with fsutil.atomic_dir(folder / "out") as tmp:
+        (tmp / "f").write_bytes(os.urandom(400_000))
+
+def opaque(folder):  # a serialiser that reports a full disk in its own words, as torch.save does
+    with fsutil.atomic_path(folder / "model.pt") as tmp:
+        try:
+            with open(tmp, "wb") as f:
+                while True:
+                    f.write(bytes(65536))
+        except OSError:
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed") from None
+
+attempt("cache", lambda f: build_cache(manifest, 128, f / "128.npy"))
+real = fsutil.free_bytes
+fsutil.free_bytes = lambda folder: 1 << 40  # the check passes: the write itself meets the full disk
+attempt("cache_past_the_check", lambda f: build_cache(manifest, 128, f / "128.npy"))
+attempt("text", lambda f: fsutil.write_text(f / "big.txt", "x" * 400_000))
+attempt("dir", big_dir)
+attempt("tar", lambda f: extract_all([tar], f / "x"))
+fsutil.free_bytes = real
+attempt("zip", lambda f: extract_all([zipped], f / "x"))
+attempt("opaque", opaque)
+attempt("small_cache", lambda f: (build_cache(manifest, 8, f / "8.npy"), ImageCache(f / "8.npy")))
+print("RESULTS " + json.dumps(results), flush=True)
+"""
+
+
+def test_a_full_file_system_names_the_folder_and_leaves_no_temporaries(tmp_path):
+    """A real full file system: a 256 kB tmpfs mounted in a private mount namespace of a child
+    process (root, or an unprivileged user namespace), so nothing outside the child sees it."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to mount a small tmpfs in a private mount namespace")
+    manifest = prepared(tmp_path)
+    small = tmp_path / "small"
+    small.mkdir()
+    payload = os.urandom(400_000)  # incompressible: the archives stay as large as their content
+    tar = tmp_path / "big.tar"
+    with tarfile.open(tar, "w") as tf:
+        (tmp_path / "member").write_bytes(payload)
+        tf.add(tmp_path / "member", "member")
+    zipped = tmp_path / "big.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("member", payload)
+    user = [] if os.geteuid() == 0 else ["--map-root-user"]
+    cmd = ["unshare", "--mount", "--propagation", "private", *user, "sh", "-c",
+           'mount -t tmpfs -o size=256k tmpfs "$1" || exit 97; shift; exec "$@"', "sh", str(small),
+           sys.executable, "-c", SMALL_FS_SCRIPT, str(manifest), str(small), str(tar), str(zipped)]
+    env = {**os.environ, "PYTHONPATH": str(Path(dra.__file__).resolve().parents[1])}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    if "STARTED" not in r.stdout:
+        pytest.skip(f"cannot mount a tmpfs in a private mount namespace here (rc {r.returncode}: "
+                    f"{r.stderr.strip()[-200:]})")
+    assert r.returncode == 0, f"rc {r.returncode} (-7 is SIGBUS): {r.stderr[-2000:]}"
+    res = json.loads(r.stdout.split("RESULTS ", 1)[1])
+    for case in ("cache", "cache_past_the_check", "text", "dir", "tar", "zip", "opaque"):
+        assert res[case].get("left") == [], (case, res[case])
+        assert str(small / case) in res[case].get("error", ""), (case, res[case])
+    needs = res["cache"]["error"]
+    assert "not enough free space for the image cache 128.npy" in needs
+    assert "needs 385.0 kB (385,024 bytes), the file system has 262.1 kB (262,144 bytes) free" in needs
+    for case in ("cache_past_the_check", "text", "dir", "tar"):
+        assert "the file system is full (or over quota)" in res[case]["error"], (case, res[case])
+    assert "while writing 128.npy (" in res["cache_past_the_check"]["error"]  # the array that did not fit
+    assert res["tar"]["error"].startswith(f"{small / 'tar' / 'x' / 'big'}: ")  # the target, not a temporary
+    assert "download it again" not in res["tar"]["error"]
+    assert "not enough free space for the 1 members of big.zip" in res["zip"]["error"]
+    assert "writing model.pt failed (RuntimeError: PytorchStreamWriter failed" in res["opaque"]["error"]
+    assert "which is full or nearly" in res["opaque"]["error"]
+    assert res["small_cache"] == {"ok": True, "left": ["8.json", "8.masks.npy", "8.npy"]}  # the space came back
+
+
+def test_a_download_that_cannot_fit_is_refused_before_a_byte_is_written(tmp_path, monkeypatch):
+    import io
+
+    import dra.data.download as download
+    import dra.fsutil
+
+    class Response(io.BytesIO):
+        status = 200
+        headers = {"Content-Length": "5000000"}
+
+    monkeypatch.setattr(download, "_open", lambda url, start, timeout: Response(b"x" * 100))
+    monkeypatch.setattr(dra.fsutil, "free_bytes", lambda folder: 1_000_000)
+    with pytest.raises(DraError, match=rf"{tmp_path}: not enough free space for the download of f\.zip .* "
+                                       r"needs 5\.0 MB"):
+        download.download_url("http://127.0.0.1:9/f.zip", tmp_path / "f.zip", progress=False)
+    assert files_under(tmp_path) == []
+
+
 # --- item 14: decompression bombs ----------------------------------------------------------------------
 
 def png_header_only(path: Path, width: int, height: int) -> Path:
