@@ -365,6 +365,50 @@ def test_a_download_that_cannot_fit_is_refused_before_a_byte_is_written(tmp_path
     assert files_under(tmp_path) == []
 
 
+# --- item 13: symbolic links are resolved at prepare -------------------------------------------------
+
+def test_symlinked_images_are_copied_from_their_targets_and_the_cache_accepts_them(tmp_path, capsys):
+    raw = mvtec_raw(tmp_path / "raw")
+    s = raw / "s"
+    store = tmp_path / "store"  # outside the raw folder
+    rl.save(distinct(12, 12, 77), store / "outside.png")
+    rl.save(np.dstack([distinct(12, 12, 78)] * 3), store / "outside.jpg", fmt="JPEG")
+    rl.save(distinct(12, 12, 79), s / "originals" / "inside.png")
+    (s / "train" / "good" / "abs.png").symlink_to(s / "originals" / "inside.png")          # absolute, inside
+    (s / "train" / "good" / "rel.png").symlink_to(Path("..") / ".." / "originals" / "inside.png")  # relative
+    (s / "test" / "crack" / "out.png").symlink_to(store / "outside.png")                   # leaves raw/
+    (s / "test" / "crack" / "out.jpg").symlink_to(store / "outside.jpg")                   # re-encoded
+    manifest = prepare_subset("mine", raw, tmp_path / "out", "s", layout="mvtec")
+    err = capsys.readouterr().err
+    df = read_manifest(manifest)
+    for p in df.path:
+        f = manifest.parent / p
+        assert f.is_file() and not f.is_symlink(), p
+    for rel, src in (("train/good/abs.png", s / "originals" / "inside.png"),
+                     ("train/good/rel.png", s / "originals" / "inside.png"),
+                     ("test/crack/out.png", store / "outside.png")):
+        assert (manifest.parent / rel).read_bytes() == src.read_bytes(), rel
+    assert "test/crack/out.jpg.png" in set(df.path)
+    assert "symbolic links: 4 raw images are links" in err and f"(2 point outside {raw})" in err
+    build_cache(manifest, 16, tmp_path / "16.npy")  # the later stage accepts every prepared file
+    assert len(ImageCache(tmp_path / "16.npy").index) == len(df)
+
+
+@pytest.mark.parametrize("target", ["missing.png", "a-folder.png"])
+def test_a_link_to_nothing_or_to_a_folder_is_refused_at_prepare_naming_it(tmp_path, target):
+    raw = mvtec_raw(tmp_path / "raw")
+    (tmp_path / "a-folder.png").mkdir()
+    link = raw / "s" / "test" / "crack" / "bad.png"
+    link.symlink_to(tmp_path / target)
+    if target == "a-folder.png":
+        # a link to a folder is a folder: left out and said so, never an image
+        prepare_subset("mine", raw, tmp_path / "out", "s", layout="mvtec")
+        return
+    with pytest.raises(DraError, match=rf"{link}: symbolic link to .*missing\.png, which does not exist"):
+        prepare_subset("mine", raw, tmp_path / "out", "s", layout="mvtec")
+    assert files_under(tmp_path / "out") == []
+
+
 # --- item 14: decompression bombs ----------------------------------------------------------------------
 
 def png_header_only(path: Path, width: int, height: int) -> Path:
@@ -407,3 +451,28 @@ def test_a_mastcam_tile_declaring_terabytes_is_refused_naming_it(tmp_path):
     with pytest.raises(DraError, match=r"tile\.npy: unreadable or truncated \.npy tile \(its header declares "
                                        r"\(200000, 200000, 6\) float64"):
         npy_rgb(tile)
+
+
+# --- item 15: what prepare leaves out, it says ---------------------------------------------------------
+
+def test_prepare_names_what_it_left_out_per_reason(tmp_path, capsys):
+    raw = mvtec_raw(tmp_path / "raw")
+    s = raw / "s"
+    from PIL import Image
+
+    for name in ("a.gif", "b.gif", "c.gif", "d.gif"):
+        Image.fromarray(distinct(8, 8, 1)).save(s / "test" / "crack" / name)
+    Image.fromarray(np.dstack([distinct(8, 8, 2)] * 3)).save(s / "train" / "good" / "e.webp")
+    rl.save(distinct(8, 8, 3), s / "train" / "good" / "more" / "f.png")  # a nested folder
+    rl.save(distinct(8, 8, 4), s / "train" / "bad" / "g.png")            # not a folder of normals
+    rl.save(distinct(8, 8, 5), s / "test" / "h.png")                     # beside the class folders
+    df = read_manifest(prepare_subset("mine", raw, tmp_path / "out", "s", layout="mvtec"))
+    assert len(df) == 7  # the images of mvtec_raw, nothing else
+    err = capsys.readouterr().err
+    assert "left out, not in the manifest (8 raw files or folders):" in err
+    assert "4 x .gif: not an image type prepare reads (.png .jpg .jpeg .bmp .tif .tiff): " \
+           "s/test/crack/a.gif, s/test/crack/b.gif, s/test/crack/c.gif, ..." in err
+    assert "1 x .webp: not an image type prepare reads" in err and "s/train/good/e.webp" in err
+    assert "1 x a folder inside an image folder (prepare does not look into it): s/train/good/more" in err
+    assert "1 x a folder in train/ other than good/ (training images are normals): s/train/bad" in err
+    assert "1 x a file directly in test/ (images go in test/good/ or test/<class>/): s/test/h.png" in err
