@@ -61,17 +61,22 @@ def files_under(folder: Path) -> list[str]:
 
 # --- item 3: a configuration is bounded before it is expanded ----------------------------------------
 
-def alias_bomb(levels: int = 9, fan: int = 10) -> str:
-    """A few hundred bytes whose aliases expand to fan**levels scalars (10**9 here)."""
-    lines = ["row_groups:", "  l0: &l0 [" + ", ".join(["lol"] * fan) + "]"]
+def alias_bomb(levels: int = 9, fan: int = 10, mappings: bool = False) -> str:
+    """A few hundred bytes whose aliases expand to fan**levels scalars (10**9 here): nested lists, or
+    nested mappings (which Snakemake's own config merge walks, expanding them)."""
+    def node(items: list[str]) -> str:
+        return "{" + ", ".join(f"k{i}: {v}" for i, v in enumerate(items)) + "}" if mappings else f"[{', '.join(items)}]"
+
+    lines = ["row_groups:", f"  l0: &l0 {node(['lol'] * fan)}"]
     for k in range(1, levels):
-        lines.append(f"  l{k}: &l{k} [" + ", ".join([f"*l{k - 1}"] * fan) + "]")
+        lines.append(f"  l{k}: &l{k} {node([f'*l{k - 1}'] * fan)}")
     return "\n".join(lines) + "\n"
 
 
-def test_an_alias_bomb_config_is_refused_in_under_a_second_naming_the_file(tmp_path):
+@pytest.mark.parametrize("mappings", [False, True])
+def test_an_alias_bomb_config_is_refused_in_under_a_second_naming_the_file(tmp_path, mappings):
     bomb = tmp_path / "bomb.yaml"
-    bomb.write_text(alias_bomb())
+    bomb.write_text(alias_bomb(mappings=mappings))
     assert bomb.stat().st_size < 1024
     t = time.perf_counter()
     with pytest.raises(DraError, match=rf"{bomb}: with its aliases \(\*name\) expanded, .* more than "
@@ -83,6 +88,22 @@ def test_an_alias_bomb_config_is_refused_in_under_a_second_naming_the_file(tmp_p
     strings.write_text("s: &s " + "x" * 20_000 + "\nmany: [" + ", ".join(["*s"] * 60) + "]\n")
     with pytest.raises(DraError, match="strings.yaml: with its aliases"):
         load_yaml(strings)
+
+
+def test_config_files_can_be_checked_before_snakemake_reads_them(tmp_path):
+    """Snakemake expands a bomb of mappings while merging --configfile files, before the Snakefile
+    runs: the check has to come first, from the command line."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb())
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "dra.safeyaml", str(ROOT / "config" / "config.yaml"), str(bomb)],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(Path(dra.__file__).resolve().parents[1])})
+    assert r.returncode == 1 and r.stderr.startswith(f"error: {bomb}: with its aliases") and r.stderr.count("error:") == 1
+    assert time.perf_counter() - t < 5  # a process start; the check itself takes milliseconds
+    ok = subprocess.run([sys.executable, "-m", "dra.safeyaml", str(ROOT / "config" / "demo.yaml")],
+                        env={**os.environ, "PYTHONPATH": str(Path(dra.__file__).resolve().parents[1])})
+    assert ok.returncode == 0
 
 
 @pytest.mark.xfail(strict=True, reason="wired by the lead: dra.config.load_config must read each file with "

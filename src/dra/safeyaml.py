@@ -136,3 +136,30 @@ def load_yaml(path: str | Path, limit: int = MAX_EXPANDED):
 
 def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dra.safeyaml FILE...`: check configuration files before Snakemake reads them.
+
+    Snakemake loads every --configfile (PyYAML's FullLoader, then YTE templating when the file asks
+    for it) and merges it recursively into its config before the Snakefile runs: an alias bomb of
+    mappings is expanded there, and a YTE template is evaluated there, before any check of ours in the
+    Snakefile could run. So whatever starts Snakemake on a file it did not write checks it first."""
+    import sys
+
+    files = sys.argv[1:] if argv is None else argv
+    if not files:
+        print("usage: python -m dra.safeyaml CONFIG.yaml [...]", file=sys.stderr)
+        return 2
+    bad = 0
+    for f in files:
+        try:
+            load_yaml(f)
+        except DraError as e:
+            print(f"error: {e}", file=sys.stderr)
+            bad += 1
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
