@@ -252,6 +252,22 @@ def test_too_little_free_space_is_refused_before_the_cache_is_written(tmp_path, 
     assert files_under(out) == []
 
 
+def test_an_archive_that_cannot_fit_is_refused_before_extraction(tmp_path, monkeypatch):
+    import dra.fsutil
+    from dra.data.archive import extract_all
+
+    folder = tmp_path / "content"
+    (folder / "d").mkdir(parents=True)
+    (folder / "d" / "a.bin").write_bytes(bytes(300_000))  # compresses to almost nothing
+    archives = [rl.zip_folder(folder, tmp_path / "z.zip"), rl.sevenzip_folder(folder / "d", tmp_path / "s.7z", "d")]
+    monkeypatch.setattr(dra.fsutil, "free_bytes", lambda folder: 100_000)
+    for archive in archives:
+        with pytest.raises(DraError, match=rf"{tmp_path / 'x' / archive.stem}: not enough free space for the \d members "
+                                           rf"of {archive.name}: it needs 300\.0 kB"):
+            extract_all([archive], tmp_path / "x")
+        assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.*"))
+
+
 def test_nbytes_of_counts_the_arrays_of_a_nested_state():
     from dra.fsutil import nbytes_of
 

@@ -122,10 +122,12 @@ def _extract_7z(archive: Path, dest: Path, shown: Path) -> None:
         raise DraError(f"{archive}: extracting .7z needs the py7zr package (pip install py7zr)") from None
     try:
         with py7zr.SevenZipFile(archive, mode="r") as zf:
-            for info in zf.list():
+            infos = zf.list()
+            for info in infos:
                 _check_name(archive, info.filename)
                 if info.is_symlink:
                     raise DraError(f"{archive}: refusing member {info.filename!r}: links are not accepted in .7z archives")
+            ensure_free(shown, sum(i.uncompressed or 0 for i in infos), f"the {len(infos)} members of {archive.name}")
             zf.extractall(path=dest)
     except DraError:
         raise
