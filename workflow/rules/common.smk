@@ -27,6 +27,7 @@ from dra.plan import DraError
 from dra.plan.datasets import converter, downloadable, files_of
 from dra.plan.methods import METHODS
 from dra.plan.weights import IMAGENET_FILES, imagenet_path, weight_files
+from dra.plan.safeyaml import load_yaml
 from dra.plan.matrix import (
     all_runs,
     artefact,
@@ -40,6 +41,8 @@ from dra.plan.runkey import Run, pattern
 from dra.plan.sources import source_files
 
 try:
+    for _configfile in workflow.configfiles:  # config.yaml and every --configfile, bounded first
+        load_yaml(_configfile)
     coerce(config)
     validate(config, "../schemas/config.schema.yaml")
     check_config(config)

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from dra.errors import DraError
-from dra.fsutil import atomic_dir
+from dra.fsutil import atomic_dir, disk_full_error, ensure_free, remove_stale_temporaries
 
 ZIP_SUFFIXES = (".zip", ".whl")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
@@ -68,10 +68,12 @@ def _inside(member: PurePosixPath, link_target: str, relative_to_member: bool) -
     return True
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def _extract_zip(archive: Path, dest: Path, shown: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
+            # the sizes the members declare (a CRC or size mismatch is an error while reading)
+            ensure_free(shown, sum(i.file_size for i in infos), f"the {len(infos)} members of {archive.name}")
             for info in infos:
                 member = _check_name(archive, info.filename)
                 mode = info.external_attr >> 16
@@ -92,7 +94,7 @@ def _check_tar_member(archive: Path, m: tarfile.TarInfo) -> None:
         raise DraError(f"{archive}: refusing member {m.name!r}: device or pipe")
 
 
-def _extract_tar(archive: Path, dest: Path) -> None:
+def _extract_tar(archive: Path, dest: Path, shown: Path) -> None:
     # One pass over the (possibly xz-compressed, 5 GB) stream: each member is checked, then written.
     # A refusal part-way leaves only the temporary folder, which extract_all removes.
     try:
@@ -105,26 +107,36 @@ def _extract_tar(archive: Path, dest: Path) -> None:
                     tf.extract(m, dest)
     except tarfile.FilterError as e:
         raise DraError(f"{archive}: refusing member: {e}") from None
-    except (tarfile.TarError, EOFError, lzma.LZMAError, OSError) as e:
+    except OSError as e:
+        if (full := disk_full_error(e, shown, f"the members of {archive.name}")) is not None:
+            raise full from None
+        raise DraError(f"{archive}: not a readable (or a truncated) tar archive ({e}); download it again") from None
+    except (tarfile.TarError, EOFError, lzma.LZMAError) as e:
         raise DraError(f"{archive}: not a readable (or a truncated) tar archive ({e}); download it again") from None
 
 
-def _extract_7z(archive: Path, dest: Path) -> None:
+def _extract_7z(archive: Path, dest: Path, shown: Path) -> None:
     try:
         import py7zr
     except ImportError:  # pragma: no cover - py7zr is a dependency
         raise DraError(f"{archive}: extracting .7z needs the py7zr package (pip install py7zr)") from None
     try:
         with py7zr.SevenZipFile(archive, mode="r") as zf:
-            for info in zf.list():
+            infos = zf.list()
+            for info in infos:
                 _check_name(archive, info.filename)
                 if info.is_symlink:
                     raise DraError(f"{archive}: refusing member {info.filename!r}: links are not accepted in .7z archives")
+            ensure_free(shown, sum(i.uncompressed or 0 for i in infos), f"the {len(infos)} members of {archive.name}")
             zf.extractall(path=dest)
     except DraError:
         raise
+    except OSError as e:
+        if (full := disk_full_error(e, shown, f"the members of {archive.name}")) is not None:
+            raise full from None
+        raise DraError(f"{archive}: not a readable (or a truncated) 7z archive ({e}); download it again") from None
     except (py7zr.exceptions.ArchiveError, py7zr.exceptions.AbsolutePathError, py7zr.exceptions.PasswordRequired,
-            EOFError, lzma.LZMAError, OSError, ValueError) as e:
+            EOFError, lzma.LZMAError, ValueError) as e:
         raise DraError(f"{archive}: not a readable (or a truncated) 7z archive ({e}); download it again") from None
 
 
@@ -139,18 +151,20 @@ def _check_tree(dest: Path, archive: Path) -> None:
                     raise DraError(f"{archive}: refusing {p.relative_to(dest)}: link leaves the target folder")
 
 
-def extract_into(archive: str | Path, dest: str | Path) -> None:
-    """Extract one archive into an existing folder (no atomicity; see extract_all)."""
+def extract_into(archive: str | Path, dest: str | Path, shown: str | Path | None = None) -> None:
+    """Extract one archive into an existing folder (no atomicity; see extract_all). `shown`: the
+    folder that messages name (the final one, where `dest` is a temporary)."""
     archive, dest = Path(archive), Path(dest)
+    shown = Path(shown) if shown is not None else dest
     if not archive.is_file():
         raise DraError(f"{archive}: archive not found")
     kind = archive_kind(archive)
     if kind == "zip":
-        _extract_zip(archive, dest)
+        _extract_zip(archive, dest, shown)
     elif kind == "tar":
-        _extract_tar(archive, dest)
+        _extract_tar(archive, dest, shown)
     elif kind == "7z":
-        _extract_7z(archive, dest)
+        _extract_7z(archive, dest, shown)
     else:
         raise DraError(f"{archive}: unknown archive type; expected one of "
                        f"{', '.join(ZIP_SUFFIXES + TAR_SUFFIXES + SEVENZIP_SUFFIXES)}")
@@ -163,9 +177,10 @@ def extract_all(archives: Iterable[str | Path], target: str | Path, subfolders: 
     archives = [Path(a) for a in archives]
     if not archives:
         raise DraError(f"{target}: no archives to extract")
+    remove_stale_temporaries(target)  # an extraction that was killed left gigabytes there
     with atomic_dir(target) as tmp:
         for a in archives:
             dest = tmp / archive_stem(a) if subfolders else tmp
             dest.mkdir(parents=True, exist_ok=True)
-            extract_into(a, dest)
+            extract_into(a, dest, Path(target) / dest.relative_to(tmp))
     return Path(target)

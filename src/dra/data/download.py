@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dra.errors import DraError
-from dra.fsutil import sha256_file
+from dra.fsutil import disk_full_error, ensure_free, sha256_file
 
 CHUNK = 1 << 16
 USER_AGENT = "dra-repro (python urllib)"
@@ -144,6 +144,8 @@ def download_url(url: str, dest: str | Path, sha256: str | None = None, timeout:
                 start = 0  # the server ignored the range: start again from the first byte
             length = resp.headers.get("Content-Length")
             total = start + int(length) if length and length.isdigit() else None
+            if total is not None:
+                ensure_free(dest.parent, total - start, f"the download of {dest.name} from {url}")
             bar = _Progress(dest.name, total, start) if progress else None
             try:
                 with open(part, "ab" if start else "wb") as out:
@@ -152,6 +154,9 @@ def download_url(url: str, dest: str | Path, sha256: str | None = None, timeout:
                         if bar:
                             bar.update(len(block))
             except (OSError, http.client.HTTPException) as e:  # connection dropped: resume on the next attempt
+                full = disk_full_error(e, dest.parent, part.name) if isinstance(e, OSError) else None
+                if full is not None:  # not the network's fault: another attempt cannot help
+                    raise DraError(f"{full}; the partial file is kept and the next download resumes it") from None
                 last_error = e
                 continue
             if bar:

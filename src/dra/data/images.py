@@ -18,6 +18,18 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def max_pixels() -> int:
+    """The largest image (width x height) decoded: Pillow's decompression-bomb limit, read when used so
+    that a change of Image.MAX_IMAGE_PIXELS applies. A bigger header is refused before any pixel is
+    decoded (a 20000 x 20000 PNG of a few kB would otherwise ask for 1.2 GB)."""
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 0
+
+
+def _bomb(path: Path, e: Exception) -> DraError:
+    return DraError(f"{path}: image larger than the {max_pixels():,} pixels decoded ({e}); expected an image "
+                    "of at most that many pixels: cut or downscale it, or leave it out")
+
+
 def open_image(path: str | Path, data: bytes | None = None) -> Image.Image:
     """Decode fully (so truncation is caught here, not later) and return the PIL image; from `data`
     (the file's bytes, already read) where given."""
@@ -28,8 +40,24 @@ def open_image(path: str | Path, data: bytes | None = None) -> Image.Image:
             return im.copy()
     except FileNotFoundError:
         raise DraError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError as e:
+        raise _bomb(path, e) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DraError(f"{path}: unreadable or truncated image ({e}); expected a complete image file") from None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the header only; the full decode (and its truncation check) comes later."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except FileNotFoundError:
+        raise DraError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError as e:
+        raise _bomb(path, e) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DraError(f"{path}: unreadable image ({e}); expected a complete image file") from None
 
 
 def to_rgb(im: Image.Image, path: str | Path = "") -> Image.Image:

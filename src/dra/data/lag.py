@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dra.data.base import Item
 from dra.data.download import RawFile
-from dra.data.rawtools import images_in, require_dir
+from dra.data.rawtools import images_in, require_dir, skip
 from dra.errors import DraError
 
 NAME = "lag"
@@ -43,7 +43,11 @@ def items(raw: Path, subset: str) -> list[Item]:
     out = []
     for p in images_in(raw, recursive=True):
         rel = p.relative_to(raw)
-        if _skipped(rel) or any(part.startswith(("__MACOSX", ".")) for part in rel.parts):
+        if _skipped(rel):
+            skip(p, "in a heat-map folder (its name contains 'attention')")
+            continue
+        if any(part.startswith(("__MACOSX", ".")) for part in rel.parts):
+            skip(p, "in a hidden or __MACOSX folder")
             continue
         name = "__".join(rel.parts[:-1] + (p.name,))
         out.append(Item(name, "", str(rel), "train", path=p))

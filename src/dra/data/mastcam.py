@@ -22,7 +22,7 @@ import numpy as np
 
 from dra.data.base import Expected, Item
 from dra.data.download import RawFile
-from dra.data.images import is_image
+from dra.data.images import is_image, max_pixels
 from dra.data.rawtools import find_dir, require_dir, subdirs
 from dra.errors import DraError
 
@@ -49,9 +49,28 @@ def _has_tiles(d: Path) -> bool:
     return any(_is_tile(p) for p in d.iterdir())
 
 
+def _check_npy_header(path: Path) -> None:
+    """The header's shape must fit the file and the pixel limit before anything is allocated: np.load
+    allocates what the header declares (a 1 kB file can declare terabytes: a MemoryError that does
+    not name the file)."""
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(f, max_header_size=10_000)
+        have = path.stat().st_size - f.tell()
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared != have:
+        raise ValueError(f"its header declares {shape} {dtype} ({declared:,} bytes), the file holds {have:,}")
+    if len(shape) >= 2 and shape[0] * shape[1] > max_pixels():
+        raise DraError(f"{path}: tile of {shape[1]}x{shape[0]} pixels, larger than the {max_pixels():,} pixels "
+                       "decoded; expected a Mastcam tile (64 x 64)")
+
+
 def npy_rgb(path: Path) -> np.ndarray:
     """H x W x 3 uint8 from a multispectral tile (see the module's decision)."""
     try:
+        _check_npy_header(path)
         a = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise DraError(f"{path}: unreadable or truncated .npy tile ({e})") from None

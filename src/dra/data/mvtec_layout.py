@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dra.data.base import Item
 from dra.data.images import is_image, load_mask
+from dra.data.rawtools import HIDDEN, images_in, skip
 from dra.errors import DraError
 
 MASKS = "ground_truth"
@@ -23,7 +24,8 @@ def find_subset_dir(raw: Path, subset: str) -> Path:
                    f"(expected {subset}/train/good, {subset}/test/good and {subset}/test/<class>)")
 
 
-def _images(folder: Path) -> list[Path]:
+def _listing(folder: Path) -> list[Path]:
+    """The image files of a folder without noting the rest (masks, probes for emptiness)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image(p) and not p.name.startswith("."))
 
 
@@ -32,10 +34,23 @@ def _class_dirs(root: Path) -> list[Path]:
                   and not p.name.startswith("."))
 
 
+def _note_strays(root: Path) -> None:
+    """What lies in train/ and test/ besides good/ and the class folders is not read: say so."""
+    for split in ("train", "test"):
+        for p in sorted((root / split).iterdir()):
+            if p.name.startswith("."):
+                skip(p, HIDDEN)
+            elif not p.is_dir():
+                skip(p, f"a file directly in {split}/ (images go in {split}/good/"
+                        + (" or test/<class>/)" if split == "test" else ")"))
+            elif split == "train" and p.name != "good":
+                skip(p, "a folder in train/ other than good/ (training images are normals)")
+
+
 def mask_of(root: Path, cls: str, image: Path) -> Path:
     """`ground_truth/<class>/<stem>_mask.<ext>` (any image suffix); an error naming it when absent."""
     folder = root / MASKS / cls
-    found = [p for p in (_images(folder) if folder.is_dir() else []) if p.stem == f"{image.stem}_mask"]
+    found = [p for p in (_listing(folder) if folder.is_dir() else []) if p.stem == f"{image.stem}_mask"]
     if not found:
         raise DraError(f"{folder / (image.stem + '_mask.png')}: mask of {image} not found; with a {MASKS}/ "
                        "folder, every anomaly needs its mask")
@@ -44,18 +59,19 @@ def mask_of(root: Path, cls: str, image: Path) -> Path:
 
 def items(raw: Path, subset: str, require_masks: bool = False) -> list[Item]:
     root = find_subset_dir(raw, subset)
+    _note_strays(root)
     out = []
     for split in ("train", "test"):
         good = root / split / "good"
         if not good.is_dir():
             raise DraError(f"{good}: missing folder of normal {split} images")
-        images = _images(good)
+        images = images_in(good)
         if not images:
             raise DraError(f"{good}: folder of normal {split} images holds no images; expected at least one")
         out += [Item(p.name, "", str(p.relative_to(raw)), split, path=p) for p in images]
     with_masks = require_masks or (root / MASKS).is_dir()
     for cls_dir in _class_dirs(root):
-        for p in _images(cls_dir):
+        for p in images_in(cls_dir):
             mask = None
             if with_masks:
                 m = mask_of(root, cls_dir.name, p)
@@ -65,7 +81,7 @@ def items(raw: Path, subset: str, require_masks: bool = False) -> list[Item]:
 
 
 def empty_class_folders(raw: Path, subset: str) -> list[str]:
-    return [d.name for d in _class_dirs(find_subset_dir(raw, subset)) if not _images(d)]
+    return [d.name for d in _class_dirs(find_subset_dir(raw, subset)) if not _listing(d)]
 
 
 def discover_subsets(raw: Path) -> tuple[str, ...]:

@@ -2,8 +2,10 @@
 
 Checks, each an error that names what it found: the paper's image counts (Table 5) where the
 dataset has them; no empty normal folder; no image present twice under two labels (byte-identical
-files); pixel masks of the image's size. What `prepare` writes is printed: counts per split and class
-beside the paper's, every group of byte-identical images, every empty anomaly-class folder."""
+files); pixel masks of the image's size; no link to nothing. What `prepare` writes is printed: counts
+per split and class beside the paper's, every group of byte-identical images, every empty
+anomaly-class folder, every raw file left out (per reason), every raw image that is a link (written as
+a regular file holding its target's bytes)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import pandas as pd
 from dra.data.base import Expected, Item, split_normals
 from dra.data.images import load_rgb, open_image, save_png
 from dra.data.manifest import COLUMNS, MANIFEST, subset_counts
+from dra.data.rawtools import recording_skips
 from dra.data.registry import dataset_module
 from dra.errors import DraError
-from dra.fsutil import atomic_dir, sha256_file
+from dra.fsutil import atomic_dir, remove_stale_temporaries, sha256_file
 
 COUNTS_HINT = ("if your copy differs on purpose (a subset or a miniature), switch the check off: "
                "`--no-check-counts` on the command line, `check_counts: false` in the dataset's config")
@@ -53,15 +56,33 @@ def _folder(it: Item) -> str:
     return f"{it.split}/good" if it.label == 0 else f"test/{it.anomaly_class}"
 
 
-def _materialise(it: Item, dest: Path) -> tuple[int, int]:
-    """Write the image; return its (height, width)."""
+def link_target(it: Item) -> Path | None:
+    """The file a raw image that is a symbolic link points to (through any chain of links); None for a
+    plain file. A link to nothing, or to something other than a regular file, is an error naming it."""
+    if it.path is None or not it.path.is_symlink():
+        return None
+    target = Path(os.path.realpath(it.path))
+    if not target.is_file():
+        what = "which does not exist" if not target.exists() else "which is not a regular file"
+        raise DraError(f"{it.path}: symbolic link to {target}, {what}; expected an image file or a link to one")
+    return target
+
+
+def _materialise(it: Item, dest: Path, linked: bool = False) -> tuple[int, int]:
+    """Write the image; return its (height, width). `linked`: the raw file is a symbolic link, whose
+    target's bytes are copied (never the link itself, which a later stage would refuse or, relative,
+    find dangling)."""
     if it.load is not None:
         a = it.load()
         save_png(a, dest)
         return a.shape[:2]
     if it.path.suffix.lower() == ".png":
-        im = open_image(it.path)  # decode once: a truncated file is an error here, not in training
+        data = it.path.read_bytes() if linked else None
+        im = open_image(it.path, data)  # decode once: a truncated file is an error here, not in training
         if im.mode in ("RGB", "RGBA", "L", "LA", "P", "1"):  # 8-bit: the file as it is
+            if linked:
+                dest.write_bytes(data)  # the bytes just decoded
+                return im.size[::-1]
             try:
                 os.link(it.path, dest)
             except OSError:
@@ -131,9 +152,37 @@ def _what(row: dict) -> str:
     return "normal" if row["label"] == 0 else f"anomaly, class {row['anomaly_class']}"
 
 
+def _shown(p: Path, raw: Path) -> str:
+    try:
+        return str(Path(p).relative_to(raw))
+    except ValueError:
+        return str(p)
+
+
+def skipped_lines(skipped: dict, raw: Path, examples: int = 3) -> list[str]:
+    """Per reason: how many raw files were left out and a few of them."""
+    lines = []
+    for reason in sorted(skipped, key=lambda r: (-len(skipped[r]), r)):
+        paths = sorted(skipped[reason])
+        shown = ", ".join(_shown(p, raw) for p in paths[:examples]) + (", ..." if len(paths) > examples else "")
+        lines.append(f"    {len(paths)} x {reason}: {shown}")
+    return lines
+
+
+def link_lines(links: list[tuple[Path, Path]], raw: Path, examples: int = 3) -> list[str]:
+    root = Path(raw).resolve()
+    outside = sum(1 for _, t in links if root not in t.parents)
+    shown = ", ".join(f"{_shown(p, raw)} -> {t}" for p, t in links[:examples]) + (", ..." if len(links) > examples else "")
+    return [f"  symbolic links: {len(links)} raw images are links, each read through its link and written as a "
+            f"regular file holding its target's bytes" + (f" ({outside} point outside {raw})" if outside else "")
+            + f": {shown}"]
+
+
 def summary(name: str, subset: str, target: Path, df: pd.DataFrame, expected: Expected | None,
-            groups: list[list[dict]], empty_classes: list[str]) -> str:
-    """What prepare wrote, per split and class, beside the paper's counts; duplicates; empty folders."""
+            groups: list[list[dict]], empty_classes: list[str], skipped: dict | None = None,
+            links: list | None = None, raw: Path | None = None) -> str:
+    """What prepare wrote, per split and class, beside the paper's counts; duplicates; empty folders;
+    raw files left out, per reason; raw images that are links."""
     counts = subset_counts(df)
     paper = {}
     if expected is not None:
@@ -153,6 +202,11 @@ def summary(name: str, subset: str, target: Path, df: pd.DataFrame, expected: Ex
                      f"{paper[('test', 'anomalies')]:>7}")
     for cls in empty_classes:
         lines.append(f"  note: anomaly class folder {cls!r} holds no images; it is not in the manifest")
+    if skipped:
+        lines.append(f"  left out, not in the manifest ({sum(len(v) for v in skipped.values())} raw files or folders):")
+        lines += skipped_lines(skipped, raw)
+    if links:
+        lines += link_lines(links, raw)
     if groups:
         by_kind = Counter(_what(g[0]) for g in groups)
         across = sum(1 for g in groups if g[0]["label"] == 0 and len({m["split"] for m in g}) > 1)
@@ -175,7 +229,8 @@ def prepare_subset(name: str, raw: Path, out: Path, subset: str, check: bool = T
     raw = resolve_raw(name, raw, layout)
     if mod.SUBSETS and subset not in mod.SUBSETS:
         raise DraError(f"{name}: unknown subset {subset!r}; expected one of {list(mod.SUBSETS)}")
-    items = mod.items(raw, subset)
+    with recording_skips() as skipped:
+        items = mod.items(raw, subset)
     split_normals(items, split_seed, test_fraction)
     clash = [k for k, n in Counter((_folder(it), output_name(it)) for it in items).items() if n > 1]
     if clash:
@@ -183,13 +238,18 @@ def prepare_subset(name: str, raw: Path, out: Path, subset: str, check: bool = T
     where = f"{raw} ({name}/{subset})"
     target = Path(out) / subset
     expected = getattr(mod, "EXPECTED", {}).get(subset)
+    links = []
+    remove_stale_temporaries(target)  # a killed prepare's copies
     with atomic_dir(target) as tmp:
         rows = []
         for it in sorted(items, key=lambda it: (_folder(it), output_name(it))):
             rel = f"{_folder(it)}/{output_name(it)}"
             dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shape = _materialise(it, dest)
+            linked = link_target(it)
+            if linked is not None:
+                links.append((it.path, linked))
+            shape = _materialise(it, dest, linked is not None)
             mask = ""
             if it.mask is not None and it.label == 1:
                 mask = f"ground_truth/{it.anomaly_class}/{output_name(it)}"
@@ -210,5 +270,5 @@ def prepare_subset(name: str, raw: Path, out: Path, subset: str, check: bool = T
                 mod.extra_checks(where, counts)
         empty = getattr(mod, "empty_class_folders", lambda raw, subset: [])(raw, subset)
         df.to_csv(tmp / MANIFEST, index=False)
-    report(summary(name, subset, target, df, expected, groups, empty))
+    report(summary(name, subset, target, df, expected, groups, empty, skipped, links, raw))
     return target / MANIFEST

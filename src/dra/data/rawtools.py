@@ -7,14 +7,41 @@ deep) and names what it looked for when nothing matches."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from collections import defaultdict
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image, UnidentifiedImageError
-
-from dra.data.images import is_image
+from dra.data.images import IMAGE_SUFFIXES, image_size, is_image  # noqa: F401 - image_size: the modules' header reader
 from dra.errors import DraError
+
+# Reasons a file in an image folder is not converted, as prepare's summary states them.
+HIDDEN = "hidden (the name starts with '.')"
+NESTED = "a folder inside an image folder (prepare does not look into it)"
+SPECIAL = "not a regular file (a device, pipe or socket)"
+_skips: ContextVar[dict | None] = ContextVar("dra_skipped_files", default=None)
+
+
+@contextlib.contextmanager
+def recording_skips():
+    """Collect what the listings below pass over while a dataset module lists its raw folder:
+    {reason: set of paths}. Outside this block nothing is collected (a probe of a candidate folder)."""
+    found: dict[str, set[Path]] = defaultdict(set)
+    token = _skips.set(found)
+    try:
+        yield found
+    finally:
+        _skips.reset(token)
+
+
+def skip(path: Path, reason: str) -> None:
+    """Note that `path` is left out of the dataset, and why (for prepare's summary)."""
+    found = _skips.get()
+    if found is not None:
+        found[reason].add(Path(path))
 
 
 def require_dir(raw: Path, dataset: str) -> Path:
@@ -53,24 +80,30 @@ def child(folder: Path, name: str) -> Path | None:
 
 
 def images_in(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files (suffix matched without case: .jpg .JPG .jpeg .png ...), sorted."""
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in it if p.is_file() and is_image(p) and not p.name.startswith("."))
+    """Image files (suffix matched without case: .jpg .JPG .jpeg .png ...), sorted. Whatever else the
+    folder holds is noted with its reason for prepare's summary (see `recording_skips`); a link that
+    points nowhere is an error naming it (it names an image the dataset lacks)."""
+    out = []
+    for p in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+        if p.name.startswith("."):
+            skip(p, HIDDEN)
+        elif p.is_dir():
+            if not recursive:
+                skip(p, NESTED)
+        elif not is_image(p):
+            skip(p, f"{p.suffix.lower() or 'no suffix'}: not an image type prepare reads ({' '.join(IMAGE_SUFFIXES)})")
+        elif p.is_symlink() and not p.exists():
+            raise DraError(f"{p}: symbolic link to {os.readlink(p)}, which does not exist; expected an image file "
+                           "or a link to one: fix or remove the link")
+        elif not p.is_file():
+            skip(p, SPECIAL)
+        else:
+            out.append(p)
+    return out
 
 
-def has_images(folder: Path) -> bool:
+def has_images(folder: Path) -> bool:  # a probe: notes nothing
     return any(p.is_file() and is_image(p) for p in folder.iterdir())
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the header only; the full decode (and its truncation check) comes later."""
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise DraError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DraError(f"{path}: unreadable image ({e}); expected a complete image file") from None
 
 
 def warn(message: str) -> None:

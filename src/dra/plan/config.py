@@ -12,10 +12,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from dra.data.external import named_source
 from dra.errors import DraError
+from dra.plan.safeyaml import load_yaml
 from dra.plan.methods import METHODS
 from dra.plan.params import check_params, closest, defaults, module_constant
 
@@ -32,10 +31,14 @@ def deep_merge(base: dict, over: dict) -> dict:
 
 
 def load_config(*paths: str | Path) -> dict:
-    """config.yaml, then each further file merged over it (as Snakemake's --configfile does)."""
+    """config.yaml, then each further file merged over it (as Snakemake's --configfile does); each
+    file bounded before it is expanded (dra.plan.safeyaml)."""
     cfg: dict = {}
     for p in paths or (DEFAULT_CONFIG,):
-        cfg = deep_merge(cfg, yaml.safe_load(Path(p).read_text()) or {})
+        data = load_yaml(p) or {}
+        if not isinstance(data, dict):
+            raise DraError(f"{p}: expected a mapping of configuration keys at the top level, found {type(data).__name__}")
+        cfg = deep_merge(cfg, data)
     return cfg
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from dra.errors import DraError
-from dra.fsutil import atomic_path
+from dra.fsutil import atomic_path, ensure_free
 from dra.methods import method_class
 from dra.run.checkpoint import seed_everything
 from dra.run.inputs import SubsetFiles, check_spec, load_run
@@ -60,6 +60,7 @@ def anomaly_maps(spec: dict, model_path: Path, own: SubsetFiles, external: list[
     sigma = {**LOC_DEFAULT, **(spec.get("localization") or {})}["sigma"]
     maps = smooth(maps.float(), sigma).cpu().numpy().astype(np.float16)
     masks = data.test_masks[rows.numpy()] if data.test_masks is not None else None
+    ensure_free(Path(out).parent, images.numel() + maps.nbytes + (1 << 20), f"the anomaly maps {Path(out).name}")
     with atomic_path(out, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, ids=np.array(ids), images=images.cpu().numpy(), maps=maps, masks=masks,

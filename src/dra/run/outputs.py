@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dra.fsutil import atomic_path, sha256_file, write_text
+from dra.fsutil import atomic_path, ensure_free, nbytes_of, sha256_file, write_text
 from dra.methods.rundata import RunData
 
 SCORES = "scores.csv"
@@ -38,12 +38,15 @@ def write_metrics(out: Path, info: dict) -> None:
 
 def save_model(model: torch.nn.Module, path: Path) -> None:
     """The trained model's weights (weights only), for a later step that builds on the run."""
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    ensure_free(path.parent, nbytes_of(weights) + (1 << 20), f"the model {path.name}")
     with atomic_path(path, suffix=".pt") as tmp:
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        torch.save(weights, tmp)
 
 
 def save_maps(path: Path, ids: list[str], maps: np.ndarray) -> None:
     """Every test image's anomaly map at the input's size, float16, compressed."""
+    ensure_free(path.parent, maps.nbytes + (1 << 20), f"the anomaly maps {path.name}")  # an upper bound
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, ids=np.array(ids), maps=maps)

@@ -13,6 +13,7 @@ import torch
 
 from dra.errors import DraError
 from dra.evaluate import metrics
+from dra.fsutil import remove_stale_temporaries
 from dra.plan.config import digest
 from dra.run.checkpoint import CHECKPOINT
 from dra.run.inputs import SubsetFiles, check_spec, check_target, load_run
@@ -37,6 +38,7 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
     spec = check_spec(spec, str(out))
     check_target(spec, target, str(out))
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out / CHECKPOINT)  # what a killed run's checkpoint write left behind
     dev = pick_device(device)
     use_amp = dev.type == "cuda" if amp == "auto" else amp == "bf16"
     if dev.type == "cpu":

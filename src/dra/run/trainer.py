@@ -20,7 +20,7 @@ from dra.run.localization import DEFAULT as LOC_DEFAULT
 from dra.run.localization import for_metrics, metric_size
 from dra.run.progress import Progress
 from dra.run.schedule import make_optimizer
-from dra.fsutil import atomic_path
+from dra.fsutil import atomic_path, ensure_free, nbytes_of
 
 
 class RestoreFailed(Exception):
@@ -98,6 +98,7 @@ class Trainer:
                  "lrs": self.lrs, "train_seconds": self.train_seconds, "model": self.model.state_dict(),
                  "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen),
                  "samplers": self.model.sampler_state(), "extra": self.model.extra_state()}
+        ensure_free(self.out, nbytes_of(state) + (1 << 20), f"the checkpoint {CHECKPOINT}")
         with atomic_path(self.out / CHECKPOINT) as tmp:
             torch.save(state, tmp)
 
