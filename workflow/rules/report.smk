@@ -2,6 +2,7 @@
 # paper figure -> the reproduction table and the summary the report opens with. Each consumer reads
 # exactly the run files it is handed (never a folder glob). With `partial: true` in the config,
 # tables and figures show the runs done so far and start none.
+from dra.report.escape import rst_text
 
 
 rule layout:
@@ -33,9 +34,51 @@ rule collect:
         "python -m dra collect {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
+def scores_files(runs):
+    return [runkey.run_file(r, RES, "scores") for r in runs]
+
+
+def table_runs(wc):
+    """Every run file a table reads: each run's metrics.json and the scores.csv it is checked against
+    (and bootstrapped from)."""
+    runs = ARTEFACT_RUNS[wc.table]
+    return existing(metrics_files(runs)) + existing(scores_files(runs))
+
+
+def has_hard_rows(table):
+    return any(
+        row[2].startswith(runkey.HARD) for row, _ in table_cells(config, table)
+    ) and "auroc" in artefact(config, table).get("metrics", ["auroc"])
+
+
+# Tables with hard rows also write their per-class table (<table>_classes); every table writes its
+# critical-difference figure (fig_cd_<table>), beside it in the report.
+HARD_TABLES = [t for t in TABLES if has_hard_rows(t)]
+OTHER_TABLES = [t for t in TABLES if t not in HARD_TABLES]
+
+
+def classes_pattern(ext):
+    return pattern(runkey.TABLE, results=RES, ext=ext).replace(
+        "{table}", "{table}_classes"
+    )
+
+
+def cd_pattern(ext):
+    return pattern(runkey.PLOT, results=RES, ext=ext).replace(
+        "{plot}", "fig_cd_{table}"
+    )
+
+
+def caption_of(wc):
+    """The artefact's caption as inert reStructuredText for the report's caption files (and the
+    report's embedded job parameters): see dra.report.escape.rst_text."""
+    name = wc.table if "table" in wc.keys() else wc.plot
+    return rst_text(artefact(config, name).get("caption", name))
+
+
 rule table:
     input:
-        metrics=lambda wc: existing(metrics_files(ARTEFACT_RUNS[wc.table])),
+        runs=table_runs,
         layout=layout_file("{table}"),
         paper="config/paper_results.csv",
         code=code("dra.commands.table"),
@@ -46,20 +89,66 @@ rule table:
         html=report(
             table_pattern("html"),
             category="Tables",
+            subcategory="{table}",
             caption="../report/table.rst",
         ),
+        cd=report(
+            cd_pattern("png"),
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/cd.rst",
+        ),
+        cd_pdf=cd_pattern("pdf"),
     log:
         f"{RES}/logs/table/{{table}}.log",
     wildcard_constraints:
-        table=alternation(TABLES),
+        table=alternation(OTHER_TABLES),
     conda:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        caption=lambda wc: artefact(config, wc.table).get("caption", wc.table),
+        caption=caption_of,
+        extra=lambda wc, output: f"--cd-out {q(output.cd[: -len('.png')])}",
     shell:
         "python -m dra table {wildcards.table} --layout @{input.layout:q} --paper {input.paper:q} "
-        "--out {params.prefix:q} {input.metrics:q} > {log:q} 2>&1"
+        "--out {params.prefix:q} {params.extra} {input.runs:q} > {log:q} 2>&1"
+
+
+use rule table as table_with_classes with:
+    output:
+        csv=table_pattern("csv"),
+        md=table_pattern("md"),
+        tex=table_pattern("tex"),
+        html=report(
+            table_pattern("html"),
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/table.rst",
+        ),
+        cd=report(
+            cd_pattern("png"),
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/cd.rst",
+        ),
+        cd_pdf=cd_pattern("pdf"),
+        classes_csv=classes_pattern("csv"),
+        classes_md=classes_pattern("md"),
+        classes_html=report(
+            classes_pattern("html"),
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/classes.rst",
+        ),
+    wildcard_constraints:
+        table=alternation(HARD_TABLES),
+    params:
+        prefix=lambda wc, output: output.csv[: -len(".csv")],
+        caption=caption_of,
+        extra=lambda wc, output: (
+            f"--cd-out {q(output.cd[: -len('.png')])} "
+            f"--classes-out {q(output.classes_csv[: -len('.csv')])}"
+        ),
 
 
 rule reproduction:
@@ -100,7 +189,7 @@ rule plot:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.png[: -len(".png")],
-        caption=lambda wc: artefact(config, wc.plot).get("caption", wc.plot),
+        caption=caption_of,
         maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
         "python -m dra plot {wildcards.plot} --layout @{input.layout:q} --out {params.prefix:q} "
