@@ -212,7 +212,8 @@ def test_a_hostile_caption_stays_text_in_the_snakemake_report():
     from docutils.core import publish_parts
     from snakemake.logging import format_dict
 
-    caption = rule_caption(HOSTILE_CAPTION)
+    caption, local = parsed_workflow(HOSTILE_CAPTION)
+    assert {"table", "table_with_classes"} <= local  # tables are made where the report is, never on a cluster
     params = {"prefix": "results/tables/t", "caption": caption}
     rst = (ROOT / "workflow" / "report" / "table.rst").read_text()
     rendered = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(rst).render(
@@ -224,9 +225,10 @@ def test_a_hostile_caption_stays_text_in_the_snakemake_report():
     assert "&lt;/script&gt;&lt;script&gt;alert(4)" in html  # shown as the text it is
 
 
-def rule_caption(text: str) -> str:
+def parsed_workflow(text: str) -> tuple[str, set[str]]:
     """The caption parameter the workflow's table rule gives its report item, for a table whose
-    config caption is `text` (the rule parsed by Snakemake, its parameter function called)."""
+    config caption is `text` (the rule parsed by Snakemake, its parameter function called), and the
+    workflow's local rules."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, Quietness, ResourceSettings
 
@@ -239,7 +241,7 @@ def rule_caption(text: str) -> str:
                                                                            "datasets": ["demo/weave"]}]}}}),
                           snakefile=ROOT / "workflow" / "Snakefile", workdir=ROOT)
         rule = next(r for r in wf._workflow.rules if r.name == "table")  # pinned Snakemake 9.27
-        return rule.params.caption(SimpleNamespace(table="table1_general", keys=lambda: ["table"]))
+        return rule.params.caption(SimpleNamespace(table="table1_general")), set(wf._workflow._localrules)
 
 
 def test_rst_text_is_inert():

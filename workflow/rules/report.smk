@@ -34,51 +34,34 @@ rule collect:
         "python -m dra collect {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
-def scores_files(runs):
-    return [runkey.run_file(r, RES, "scores") for r in runs]
-
-
-def table_runs(wc):
-    """Every run file a table reads: each run's metrics.json and the scores.csv it is checked against
-    (and bootstrapped from)."""
-    runs = ARTEFACT_RUNS[wc.table]
-    return existing(metrics_files(runs)) + existing(scores_files(runs))
-
-
-def has_hard_rows(table):
-    return any(
-        row[2].startswith(runkey.HARD) for row, _ in table_cells(config, table)
-    ) and "auroc" in artefact(config, table).get("metrics", ["auroc"])
-
-
 # Tables with hard rows also write their per-class table (<table>_classes); every table writes its
-# critical-difference figure (fig_cd_<table>), beside it in the report.
-HARD_TABLES = [t for t in TABLES if has_hard_rows(t)]
+# critical-difference figure (fig_cd_<table>), beside it in the report. A table reads each run's
+# metrics.json and the scores.csv it is checked against (and bootstrapped from).
+HARD_TABLES = [
+    t
+    for t in TABLES
+    if any(row[2].startswith(runkey.HARD) for row, _ in table_cells(config, t))
+    and "auroc" in artefact(config, t).get("metrics", ["auroc"])
+]
 OTHER_TABLES = [t for t in TABLES if t not in HARD_TABLES]
-
-
-def classes_pattern(ext):
-    return pattern(runkey.TABLE, results=RES, ext=ext).replace(
+CLASSES = {
+    ext: pattern(runkey.TABLE, results=RES, ext=ext).replace(
         "{table}", "{table}_classes"
     )
-
-
-def cd_pattern(ext):
-    return pattern(runkey.PLOT, results=RES, ext=ext).replace(
-        "{plot}", "fig_cd_{table}"
-    )
-
-
-def caption_of(wc):
-    """The artefact's caption as inert reStructuredText for the report's caption files (and the
-    report's embedded job parameters): see dra.report.escape.rst_text."""
-    name = wc.table if "table" in wc.keys() else wc.plot
-    return rst_text(artefact(config, name).get("caption", name))
+    for ext in ("csv", "md", "html")
+}
+CD = {
+    ext: pattern(runkey.PLOT, results=RES, ext=ext).replace("{plot}", "fig_cd_{table}")
+    for ext in ("png", "pdf")
+}
 
 
 rule table:
     input:
-        runs=table_runs,
+        runs=lambda wc: existing(
+            metrics_files(ARTEFACT_RUNS[wc.table])
+            + [runkey.run_file(r, RES, "scores") for r in ARTEFACT_RUNS[wc.table]]
+        ),
         layout=layout_file("{table}"),
         paper="config/paper_results.csv",
         code=code("dra.commands.table"),
@@ -93,21 +76,23 @@ rule table:
             caption="../report/table.rst",
         ),
         cd=report(
-            cd_pattern("png"),
+            CD["png"],
             category="Tables",
             subcategory="{table}",
             caption="../report/cd.rst",
         ),
-        cd_pdf=cd_pattern("pdf"),
+        cd_pdf=CD["pdf"],
     log:
         f"{RES}/logs/table/{{table}}.log",
     wildcard_constraints:
         table=alternation(OTHER_TABLES),
+    localrule: True
     conda:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        caption=caption_of,
+        # inert reStructuredText for the report's caption file and its embedded job parameters
+        caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
         extra=lambda wc, output: f"--cd-out {q(output.cd[: -len('.png')])}",
     shell:
         "python -m dra table {wildcards.table} --layout @{input.layout:q} --paper {input.paper:q} "
@@ -126,25 +111,26 @@ use rule table as table_with_classes with:
             caption="../report/table.rst",
         ),
         cd=report(
-            cd_pattern("png"),
+            CD["png"],
             category="Tables",
             subcategory="{table}",
             caption="../report/cd.rst",
         ),
-        cd_pdf=cd_pattern("pdf"),
-        classes_csv=classes_pattern("csv"),
-        classes_md=classes_pattern("md"),
+        cd_pdf=CD["pdf"],
+        classes_csv=CLASSES["csv"],
+        classes_md=CLASSES["md"],
         classes_html=report(
-            classes_pattern("html"),
+            CLASSES["html"],
             category="Tables",
             subcategory="{table}",
             caption="../report/classes.rst",
         ),
     wildcard_constraints:
         table=alternation(HARD_TABLES),
+    localrule: True
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        caption=caption_of,
+        caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
         extra=lambda wc, output: (
             f"--cd-out {q(output.cd[: -len('.png')])} "
             f"--classes-out {q(output.classes_csv[: -len('.csv')])}"
@@ -189,7 +175,7 @@ rule plot:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.png[: -len(".png")],
-        caption=caption_of,
+        caption=lambda wc: rst_text(artefact(config, wc.plot).get("caption", wc.plot)),
         maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
         "python -m dra plot {wildcards.plot} --layout @{input.layout:q} --out {params.prefix:q} "

@@ -71,8 +71,12 @@ def weighted_auroc(scores: np.ndarray, labels: np.ndarray, counts: np.ndarray,
     group of anomalies (a boolean mask over the anomalies, e.g. one class) that group against all
     normals."""
     normal, anomaly = labels == 0, labels == 1
-    w0, w1 = counts[:, normal].astype(np.float64), counts[:, anomaly].astype(np.float64)
-    h = below_normals(scores[normal], scores[anomaly], w0) * w1
+    return _auroc(scores[normal], scores[anomaly], counts[:, normal].astype(np.float64),
+                  counts[:, anomaly].astype(np.float64), groups)
+
+
+def _auroc(s0, s1, w0, w1, groups) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    h = below_normals(s0, s1, w0) * w1
     n0 = w0.sum(axis=1)
     whole = h.sum(axis=1) / (n0 * w1.sum(axis=1))
     parts = {g: h[:, m].sum(axis=1) / (n0 * w1[:, m].sum(axis=1)) for g, m in (groups or {}).items()}
@@ -131,10 +135,11 @@ class Replicates:
         for tkey, (ids, labels, classes, members) in sorted(prepared.items()):
             strata = np.array([f"{y}:{c if y == 1 else ''}" for y, c in zip(labels, classes)])  # normals; each class
             counts = stratified_counts(strata, seed_of("test set", d, s, st, seed, tkey), self.b)
-            anomaly_classes = classes[labels == 1]
-            groups = {c: anomaly_classes == c for c in sorted(set(anomaly_classes))}
+            normal, anomaly = labels == 0, labels == 1
+            w0, w1 = counts[:, normal].astype(np.float64), counts[:, anomaly].astype(np.float64)  # shared
+            groups = {c: classes[anomaly] == c for c in sorted(set(classes[anomaly]))}
             for key, scores in members:
-                self.auroc[key], self.classes[key] = weighted_auroc(scores, labels, counts, groups)
+                self.auroc[key], self.classes[key] = _auroc(scores[normal], scores[anomaly], w0, w1, groups)
                 self.test_set[key] = tkey
 
     def paired(self, a: tuple, b: tuple) -> bool:

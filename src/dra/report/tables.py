@@ -135,9 +135,9 @@ def add_deviations(df: pd.DataFrame, layout: dict, runs: pd.DataFrame) -> pd.Dat
                 r = by.get((variant, *m, shots, k))
                 if r is not None:
                     items += deviations(_run_record(r), run_protocol(layout, variant, m[0]))
-        items = list(dict.fromkeys(items))
+        items = sorted(dict.fromkeys(items), key=lambda x: list(CODES).index(x[0]))
         found.append(reasons(items))
-        letters.append(codes(sorted(items, key=lambda x: list(CODES).index(x[0]))))
+        letters.append(codes(items))
     df = df.assign(deviations=found, deviation_codes=letters)
     has_paper = df.paper_mean.notna() & (df.n > 0)
     deviates = df.deviation_codes != ""
