@@ -247,3 +247,18 @@ def parsed_workflow(text: str) -> tuple[str, set[str]]:
 def test_rst_text_is_inert():
     out = rst_text(HOSTILE_CAPTION)
     assert "\n" not in out and "</" not in out and ".. " not in out
+
+
+def test_the_report_landing_page_keeps_a_hostile_label_as_text():
+    """summary.rst, which the report's landing page includes, shows dataset labels as text."""
+    from docutils.core import publish_parts
+    from dra.report.summary import rst
+
+    plan = {"provenance": {"datasets": {"own": HOSTILE_CAPTION}, "variants": [HOSTILE_VARIANT], "seeds": [0],
+                           "budget": 1.0, "weights": "imagenet", "image_sizes": {"own": [224]},
+                           "epochs": {HOSTILE_VARIANT: [30]}},
+            "runs": [], "tables": ["t"], "plots": []}
+    runs = pd.DataFrame(columns=["variant", "dataset", "subset", "setting", "shots", "seed", "git_commit"])
+    html = publish_parts(rst(plan, runs, None), writer="html")["body"]
+    assert not live_markup(html) and "</script" not in html.lower()
+    assert "&lt;/script&gt;&lt;script&gt;alert(4)" in html
