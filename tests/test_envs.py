@@ -116,8 +116,9 @@ def test_every_rule_that_runs_a_command_names_an_env_of_workflow_envs():
 
 
 def test_the_report_environment_and_the_report_stages_are_torch_free(tmp_path):
-    """report.yaml pins no torch, and collect, table, reproduction, plot, layout and summary run with
-    torch made unimportable (a meta-path hook that refuses it)."""
+    """report.yaml pins no torch, and collect, table (with its critical-difference figure and
+    per-class table), reproduction, plot, layout and summary run with torch made unimportable (a
+    meta-path hook that refuses it)."""
     import json
     import subprocess
     import sys
@@ -127,10 +128,9 @@ def test_the_report_environment_and_the_report_stages_are_torch_free(tmp_path):
     assert {r.split("==")[0] for r in pyproject()["project"]["optional-dependencies"]["train"]} == {"torch", "torchvision"}
     assert not any(r.startswith(("torch", "torchvision")) for r in pyproject()["project"]["dependencies"])
 
-    run = tmp_path / "runs" / "dra" / "mvtecad" / "carpet" / "general" / "10shot" / "seed0"
-    run.mkdir(parents=True)
-    spec = {"variant": "dra", "dataset": "mvtecad", "subset": "carpet", "setting": "general", "shots": 10, "seed": 0}
-    (run / "metrics.json").write_text(json.dumps({"auroc": 0.9, "spec": spec, "git_commit": "abc"}))
+    from runfiles import write_run
+
+    run = write_run(tmp_path, "dra", "mvtecad", "carpet", "general", 10, 0, [0, 0, 0, 1, 1], [0.1, 0.4, 0.3, 0.8, 0.2])
     layout = {"name": "t", "caption": "t", "rows": [["mvtecad", "carpet", "general"]],
               "cells": [["mvtecad", "carpet", "general", "dra"]], "columns": [["dra", 10]], "seeds": [0],
               "metrics": ["auroc"], "labels": {"dra": "DRA"}, "kind": "bars"}
@@ -143,7 +143,8 @@ def test_the_report_environment_and_the_report_stages_are_torch_free(tmp_path):
         "        if name.split('.')[0] in ('torch', 'torchvision'):\n"
         "            raise ImportError('torch is not in the report environment')\n"
         "sys.meta_path.insert(0, NoTorch())\n")
-    env = {**__import__("os").environ, "PYTHONPATH": str(block)}
+    os = __import__("os")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(block), os.environ.get("PYTHONPATH")]))}
 
     def stage(*args):
         r = subprocess.run([sys.executable, "-m", "dra", *map(str, args)], capture_output=True, text=True, env=env,
@@ -153,8 +154,9 @@ def test_the_report_environment_and_the_report_stages_are_torch_free(tmp_path):
     assert subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True).returncode != 0
     stage("layout", "--json", json.dumps(layout), "--out", tmp_path / "layout.json")
     stage("collect", run / "metrics.json", "--out", tmp_path / "runs.csv")
-    stage("table", "t", run / "metrics.json", "--layout", f"@{tmp_path / 'layout.json'}", "--paper",
-          ROOT / "config" / "paper_results.csv", "--out", tmp_path / "t")
+    stage("table", "t", run / "metrics.json", run / "scores.csv", "--layout", f"@{tmp_path / 'layout.json'}", "--paper",
+          ROOT / "config" / "paper_results.csv", "--out", tmp_path / "t", "--cd-out", tmp_path / "cd",
+          "--classes-out", tmp_path / "classes")
     stage("reproduction", tmp_path / "t.csv", "--out", tmp_path / "rep")
     stage("plot", "t", run / "metrics.json", "--layout", f"@{tmp_path / 'layout.json'}", "--out", tmp_path / "p")
     plan = {"name": "summary", "provenance": {"datasets": {"mvtecad": "MVTec AD"}, "variants": ["dra"], "seeds": [0],

@@ -105,7 +105,8 @@ def test_dry_run_bundles_train_jobs_into_groups(tmp_path):
     assert out.count("Group job train_long (") == math.ceil(n["train_long"] / 2)
     assert out.count("Group job splits (") >= 1
     # collect and table are local rules: planned, never grouped
-    assert all(g == "" for g, _ in jobs_of(out, "collect") + jobs_of(out, "table"))
+    tables = jobs_of(out, "table") + jobs_of(out, "table_with_classes")
+    assert tables and all(g == "" for g, _ in jobs_of(out, "collect") + tables)
 
 
 def test_resources_per_method_and_dataset_and_group_from_the_config(tmp_path):

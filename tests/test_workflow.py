@@ -73,6 +73,20 @@ def test_bad_config_value_stops_with_its_name(tmp_path):
     assert r.returncode != 0 and "no_such_key" in r.stdout + r.stderr
 
 
+def test_demo_plans_per_class_tables_and_cd_figures_beside_the_tables(tmp_path):
+    """Every table writes its critical-difference figure; a table with hard rows its per-class table."""
+    over = tmp_path / "paths.yaml"
+    over.write_text(yaml.safe_dump({"paths": {"data": str(tmp_path / "data"), "results": str(tmp_path / "res")}}))
+    out = smk("-n", "all_tables", "--configfile", "config/demo.yaml", str(over)).stdout
+    jobs = planned(out)
+    with_classes = {j["table"] for j in jobs["table_with_classes"]}
+    assert {"table2_hard", "table8_hard_extra"} <= with_classes
+    assert not with_classes & {j["table"] for j in jobs["table"]} and "table1_general" not in with_classes
+    for name in yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["tables"]:
+        assert f"plots/fig_cd_{name}.png" in out, name
+    assert "tables/table2_hard_classes.html" in out and "tables/table1_general_classes" not in out
+
+
 @pytest.fixture(scope="module")
 def demo_copy(tmp_path_factory):
     """A copy of the project in which the demo has run once, end to end."""
@@ -104,12 +118,15 @@ def test_demo_tables_hold_a_value_in_every_cell(demo_copy):
         df = pd.read_csv(demo_copy / "results" / "demo" / "tables" / f"{table}.csv")
         assert len(df) and df["mean"].notna().all() and (df["n"] == len(cfg["seeds"])).all(), table
         assert df["mean"].between(0, 1).all()
+        auroc = df[df.metric == "auroc"]  # every AUROC cell has its interval
+        assert auroc.lo.between(0, 1).all() and auroc.hi.between(0, 1).all() and (auroc.lo <= auroc.hi).all(), table
         md = (demo_copy / "results" / "demo" / "tables" / f"{table}.md").read_text()
         cells = [c.strip() for line in md.splitlines() if line.startswith("|") for c in line.split("|")]
         assert "missing" not in cells and "Missing runs" not in md, table  # no empty cell, no lacking seed
         assert re.search(r"Runs: (\d+) done, 0 missing, of \1\b", md), table  # every planned run is in
     runs = pd.read_csv(demo_copy / "results" / "demo" / "runs.csv")
     assert runs["auroc"].notna().all() and len(runs) >= 24
+    assert runs["deviations"].str.contains("weights none").all()  # the demo starts at random
     # nothing left to do
     assert "Nothing to be done" in smk("-n", "all_tables", "--configfile", "config/demo.yaml", cwd=demo_copy).stdout
 
@@ -186,6 +203,15 @@ def test_report_holds_every_table_and_figure(demo_copy):
     for name in cfg["plots"]:
         assert f"{name}.png" in html, name
     assert "What was run" in html and "Against the paper" in html  # the landing page
+    # intervals in the table pages, each table's CD figure with its how-to-read caption, the per-class table
+    table1 = next(p for p in pages if "<title>table1_general</title>" in p)
+    assert re.search(r"<span class='ci'> \[0\.\d{3}, [01]\.\d{3}\]</span>", table1)
+    for name in cfg["tables"]:
+        assert f"fig_cd_{name}.png" in html, name
+    assert "critical-difference diagram" in html and "How to read it" in html
+    classes = [p for p in pages if "<title>table2_hard_classes</title>" in p]
+    assert classes and re.search(r"<td>(<b>)?0\.\d{3}", classes[0])
+    assert "Protocol deviations" in table1  # weights none: every demo cell deviates, and says so
 
 
 @pytest.mark.slow

@@ -41,7 +41,9 @@ from dra.plan.runkey import Run, pattern
 from dra.plan.sources import source_files
 
 try:
-    for _configfile in workflow.configfiles:  # config.yaml and every --configfile, bounded first
+    for (
+        _configfile
+    ) in workflow.configfiles:  # config.yaml and every --configfile, bounded first
         load_yaml(_configfile)
     coerce(config)
     validate(config, "../schemas/config.schema.yaml")

@@ -2,6 +2,7 @@
 # paper figure -> the reproduction table and the summary the report opens with. Each consumer reads
 # exactly the run files it is handed (never a folder glob). With `partial: true` in the config,
 # tables and figures show the runs done so far and start none.
+from dra.report.escape import rst_text
 
 
 rule layout:
@@ -33,9 +34,29 @@ rule collect:
         "python -m dra collect {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
+# Tables with hard rows also write their per-class table (<table>_classes); every table writes its
+# critical-difference figure (fig_cd_<table>), beside it in the report. A table reads each run's
+# metrics.json and the scores.csv it is checked against (and bootstrapped from).
+HARD_TABLES = [
+    t
+    for t in TABLES
+    if any(runkey.is_hard(row[2]) for row, _ in table_cells(config, t))
+    and "auroc" in artefact(config, t).get("metrics", ["auroc"])
+]
+OTHER_TABLES = [t for t in TABLES if t not in HARD_TABLES]
+CLASSES = {
+    ext: pattern(runkey.TABLE_CLASSES, results=RES, ext=ext)
+    for ext in ("csv", "md", "html")
+}
+CD = {ext: pattern(runkey.CD_PLOT, results=RES, ext=ext) for ext in ("png", "pdf")}
+
+
 rule table:
     input:
-        metrics=lambda wc: existing(metrics_files(ARTEFACT_RUNS[wc.table])),
+        runs=lambda wc: existing(
+            metrics_files(ARTEFACT_RUNS[wc.table])
+            + [runkey.run_file(r, RES, "scores") for r in ARTEFACT_RUNS[wc.table]]
+        ),
         layout=layout_file("{table}"),
         paper="config/paper_results.csv",
         code=code("dra.commands.table"),
@@ -46,20 +67,69 @@ rule table:
         html=report(
             table_pattern("html"),
             category="Tables",
+            subcategory="{table}",
             caption="../report/table.rst",
         ),
+        cd=report(
+            CD["png"],
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/cd.rst",
+        ),
+        cd_pdf=CD["pdf"],
     log:
         at_results(runkey.TABLE_LOG),
     wildcard_constraints:
-        table=alternation(TABLES),
+        table=alternation(OTHER_TABLES),
+    localrule: True
     conda:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        caption=lambda wc: artefact(config, wc.table).get("caption", wc.table),
+        # inert reStructuredText for the report's caption file and its embedded job parameters
+        caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
+        extra=lambda wc, output: f"--cd-out {q(output.cd[: -len('.png')])}",
     shell:
         "python -m dra table {wildcards.table} --layout @{input.layout:q} --paper {input.paper:q} "
-        "--out {params.prefix:q} {input.metrics:q} > {log:q} 2>&1"
+        "--out {params.prefix:q} {params.extra} {input.runs:q} > {log:q} 2>&1"
+
+
+use rule table as table_with_classes with:
+    output:
+        csv=table_pattern("csv"),
+        md=table_pattern("md"),
+        tex=table_pattern("tex"),
+        html=report(
+            table_pattern("html"),
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/table.rst",
+        ),
+        cd=report(
+            CD["png"],
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/cd.rst",
+        ),
+        cd_pdf=CD["pdf"],
+        classes_csv=CLASSES["csv"],
+        classes_md=CLASSES["md"],
+        classes_html=report(
+            CLASSES["html"],
+            category="Tables",
+            subcategory="{table}",
+            caption="../report/classes.rst",
+        ),
+    wildcard_constraints:
+        table=alternation(HARD_TABLES),
+    localrule: True
+    params:
+        prefix=lambda wc, output: output.csv[: -len(".csv")],
+        caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
+        extra=lambda wc, output: (
+            f"--cd-out {q(output.cd[: -len('.png')])} "
+            f"--classes-out {q(output.classes_csv[: -len('.csv')])}"
+        ),
 
 
 rule reproduction:
@@ -100,7 +170,7 @@ rule plot:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.png[: -len(".png")],
-        caption=lambda wc: artefact(config, wc.plot).get("caption", wc.plot),
+        caption=lambda wc: rst_text(artefact(config, wc.plot).get("caption", wc.plot)),
         maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
         "python -m dra plot {wildcards.plot} --layout @{input.layout:q} --out {params.prefix:q} "

@@ -4,7 +4,7 @@ it the selected runs'; a run folder left by an older configuration never enters)
 from pathlib import Path
 
 from dra.fsutil import atomic_path
-from dra.report.runs import KEYS, runs_frame
+from dra.report.runs import KEYS, csv_frame, runs_frame
 
 
 def configure(p):
@@ -13,7 +13,7 @@ def configure(p):
 
 
 def run(args):
-    df = runs_frame(args.metrics).sort_values(KEYS)
+    df = csv_frame(runs_frame(args.metrics)).sort_values(KEYS)
     with atomic_path(args.out) as tmp:
         df.to_csv(tmp, index=False)
     print(f"wrote {args.out}: {len(df)} runs")

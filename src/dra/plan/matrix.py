@@ -10,7 +10,9 @@ Used by the Snakefile at parse time, so it stays cheap and imports neither torch
 
 from __future__ import annotations
 
-from dra.plan.config import dataset_config, is_unsupervised, subsets, variant_spec
+from functools import lru_cache
+
+from dra.plan.config import DEFAULT_CONFIG, dataset_config, is_unsupervised, load_config, subsets, variant_spec
 from dra.errors import DraError
 from dra.plan.params import closest
 from dra.plan.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard, hard_class
@@ -241,6 +243,28 @@ def provenance(cfg: dict, runs: list[Run]) -> dict:
     }
 
 
+@lru_cache(maxsize=1)
+def _paper_protocol() -> dict:
+    return load_config(DEFAULT_CONFIG)
+
+
+def protocol_reference(variants: list[str], datasets: list[str]) -> dict:
+    """What the paper's protocol (config/config.yaml alone: budget 1, the declared parameters) runs
+    for each (variant, dataset) it knows: {variant: {dataset: {image_size, params}}}; a table marks
+    every cell whose runs differ from it (dra.report.deviations). Variants and datasets the protocol
+    does not have (a user's own, the demo's) have no reference."""
+    ref = _paper_protocol()
+    out = {}
+    for v in variants:
+        if v not in ref["variants"]:
+            continue
+        for d in datasets:
+            if d in ref["datasets"] and d not in user_datasets(ref):
+                s = variant_spec(ref, v, d)
+                out.setdefault(v, {})[d] = {"image_size": s["image_size"], "params": s["params"]}
+    return out
+
+
 def table_layout(cfg: dict, name: str) -> dict:
     """Everything the table or plot command needs (and nothing else, so only a layout change reruns it)."""
     spec = artefact(cfg, name)
@@ -255,6 +279,8 @@ def table_layout(cfg: dict, name: str) -> dict:
         "columns": [[v, k] for k in shots for v in variants if k in shots_for(cfg, name, v)],
         "seeds": seeds_for(cfg, name),
         "mean_rows": spec.get("mean_rows", True),
+        "intervals": bool(spec.get("intervals", False)),
+        "protocol": protocol_reference(variants, list(dict.fromkeys(d for d, _, _ in rows))),
         "metrics": list(spec.get("metrics", ["auroc"])),
         "labels": spec.get("labels", {}),
         "dataset_labels": dataset_labels(cfg, dict.fromkeys(d for d, _, _ in rows)),

@@ -44,6 +44,17 @@ def parse_setting(setting: str) -> tuple[str, str | None]:
     raise DraError(f"setting {setting!r}: expected 'general', 'hard-<anomaly class>' or 'from-<source subset>'")
 
 
+def is_hard(setting: str) -> bool:
+    """A hard setting of one class (not a table's hard-mean row)."""
+    return setting != HARD_MEAN and parse_setting(setting)[0] == "hard"
+
+
+def source_of(setting: str) -> str | None:
+    """A cross-domain setting's source subset; None for any other setting."""
+    kind, arg = parse_setting(setting)
+    return arg if kind == "crossdomain" else None
+
+
 def hard_class(setting: str) -> str | None:
     """The class of a hard setting, None for the general one; a cross-domain setting is not a split's."""
     kind, arg = parse_setting(setting)
@@ -104,6 +115,8 @@ MAPS = "{results}/maps/{variant}/{dataset}/{subset}/{setting}/{shots}shot/seed{s
 MAPS_LOG = "{results}/logs/maps/{variant}/{dataset}/{subset}/{setting}/{shots}shot/seed{seed}.log"
 RUNS_CSV = "{results}/runs.csv"
 TABLE = "{results}/tables/{table}.{ext}"   # csv, md, tex, html
+TABLE_CLASSES = "{results}/tables/{table}_classes.{ext}"   # a table's hard rows per unseen class: csv, md, html
+CD_PLOT = "{results}/plots/fig_cd_{table}.{ext}"          # a table's critical-difference figure: png, pdf
 PLOT = "{results}/plots/{plot}.{ext}"      # png, pdf
 LAYOUT = "{results}/layouts/{name}.json"
 SUMMARY = "{results}/summary.{ext}"        # md, rst

@@ -1,5 +1,7 @@
 """The reproduction table: across every table, each cell whose difference from the paper is flagged
-(beyond twice the larger std, at least 0.01), with a per-table count of the cells compared."""
+(beyond twice the larger std, at least 0.01), with a per-table count of the cells compared. A cell
+whose runs deviate from the paper's protocol (its `comparison` says not comparable) has the paper's
+number but is not compared: it is counted apart, never flagged."""
 
 from __future__ import annotations
 
@@ -29,27 +31,41 @@ def read_tables(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def not_comparable(cells: pd.DataFrame) -> pd.Series:
+    """Cells with the paper's number whose runs deviate from the paper's protocol."""
+    if "comparison" not in cells:
+        return pd.Series(False, index=cells.index)
+    return cells["comparison"].map(lambda x: isinstance(x, str) and x.startswith("not comparable")).astype(bool)
+
+
 def summary(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per table: cells, cells with ours and the paper's number (compared), flagged, mean |diff|."""
-    compared = cells["paper_mean"].notna() & (cells["n"] > 0)
-    by = cells.assign(compared=compared, flagged=cells["flagged"].astype(bool) & compared,
+    """Per table: cells, cells with ours and the paper's number under the paper's protocol
+    (compared), flagged, mean |diff|, and cells with the paper's number that are not comparable."""
+    has_both = cells["paper_mean"].notna() & (cells["n"] > 0)
+    apart = has_both & not_comparable(cells)
+    compared = has_both & ~apart
+    by = cells.assign(compared=compared, not_comparable=apart, flagged=cells["flagged"].astype(bool) & compared,
                       absdiff=cells["diff"].abs().where(compared))
     out = by.groupby("table", sort=False).agg(cells=("variant", "size"), compared=("compared", "sum"),
-                                              flagged=("flagged", "sum"), mean_abs_diff=("absdiff", "mean"))
+                                              flagged=("flagged", "sum"), mean_abs_diff=("absdiff", "mean"),
+                                              not_comparable=("not_comparable", "sum"))
     return out.reset_index()
 
 
 def flagged(cells: pd.DataFrame) -> pd.DataFrame:
-    sel = cells[cells["flagged"].astype(bool) & cells["paper_mean"].notna()]
+    sel = cells[cells["flagged"].astype(bool) & cells["paper_mean"].notna() & ~not_comparable(cells)]
     return sel.sort_values(["table", "diff"], key=lambda c: c.abs() if c.name == "diff" else c,
                            ascending=[True, False], kind="stable")[FLAGGED_COLUMNS].reset_index(drop=True)
 
 
 def markdown(summary_df: pd.DataFrame, flagged_df: pd.DataFrame) -> str:
     total, n_flagged = int(summary_df["compared"].sum()), len(flagged_df)
+    apart = int(summary_df["not_comparable"].sum()) if "not_comparable" in summary_df else 0
     parts = ["# Reproduction: our cells against the paper's", "",
              f"{total} cells have both our number and the paper's; {n_flagged} differ by more than twice the "
-             "larger std (at least 0.01).", "", summary_df.to_markdown(index=False, floatfmt=".3f")]
+             "larger std (at least 0.01)." + (f" {apart} more have the paper's number but runs that deviate from "
+                                              "its protocol: not comparable, never flagged." if apart else ""),
+             "", summary_df.to_markdown(index=False, floatfmt=".3f")]
     if n_flagged:
         parts += ["", "## Flagged cells (largest difference first, per table)", "",
                   flagged_df.to_markdown(index=False, floatfmt=".3f")]

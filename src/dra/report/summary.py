@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dra.report.escape import rst_text
 from dra.report.reproduction import summary as reproduction_summary
 
 
@@ -42,28 +43,48 @@ def _epochs(by_variant: dict) -> str:
     return "; ".join(f"{e} epochs: {', '.join(vs)}" for e, vs in groups.items())
 
 
+def deviation_counts(tables: pd.DataFrame) -> str:
+    """'weights none: 36 cells; budget 0.1: 36 cells': the table cells whose runs deviate from the
+    paper's protocol, counted per reason (a cell with two reasons counts under each)."""
+    if "deviations" not in tables:
+        return ""
+    reasons = tables["deviations"].map(lambda x: x.split("; ") if isinstance(x, str) else []).explode()
+    counts = reasons[reasons.notna() & (reasons != "")].value_counts(sort=False)
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    return "; ".join(f"{r}: {n} cell{'s' if n != 1 else ''}" for r, n in counts.items())
+
+
+def _against_paper(tables: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    s = reproduction_summary(tables)
+    text = (f"{int(s['compared'].sum())} cells have our number and the paper's under its protocol; "
+            f"{int(s['flagged'].sum())} differ by more than twice the larger std (at least 0.01).")
+    apart = int(s["not_comparable"].sum())
+    if apart:
+        text += f" {apart} more have the paper's number but deviate from its protocol: not comparable, never flagged."
+    return s, text
+
+
 def markdown(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
     parts = ["# What was run", ""] + [f"- **{k}**: {v}" for k, v in facts(plan, runs)]
     if tables is not None and len(tables):
-        s = reproduction_summary(tables)
-        parts += ["", "## Against the paper", "",
-                  f"{int(s['compared'].sum())} cells have our number and the paper's; {int(s['flagged'].sum())} differ "
-                  "by more than twice the larger std (at least 0.01).", "",
-                  s.to_markdown(index=False, floatfmt=".3f")]
+        s, text = _against_paper(tables)
+        parts += ["", "## Against the paper", "", text, "", s.to_markdown(index=False, floatfmt=".3f")]
+        deviating = deviation_counts(tables)
+        if deviating:
+            parts += ["", f"Cells deviating from the paper's protocol, by reason: {deviating}."]
     return "\n".join(parts) + "\n"
 
 
 def rst(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
-    """The same as reStructuredText, which the report's landing page includes."""
-    parts = ["What was run", "-" * 12, ""] + [f"- **{k}**: {_escape(v)}" for k, v in facts(plan, runs)]
+    """The same as reStructuredText, which the report's landing page includes: every value made
+    inert (dra.report.escape.rst_text), so a dataset label cannot become a directive or markup."""
+    parts = ["What was run", "-" * 12, ""] + [f"- **{k}**: {rst_text(v)}" for k, v in facts(plan, runs)]
     if tables is not None and len(tables):
-        s = reproduction_summary(tables)
-        parts += ["", "Against the paper", "-" * 17, "",
-                  f"{int(s['compared'].sum())} cells have our number and the paper's; {int(s['flagged'].sum())} differ "
-                  "by more than twice the larger std (at least 0.01).", "",
+        s, text = _against_paper(tables)
+        s = s.assign(table=s["table"].map(rst_text))
+        parts += ["", "Against the paper", "-" * 17, "", rst_text(text), "",
                   s.to_markdown(index=False, tablefmt="rst", floatfmt=".3f")]
+        deviating = deviation_counts(tables)
+        if deviating:
+            parts += ["", rst_text(f"Cells deviating from the paper's protocol, by reason: {deviating}.")]
     return "\n".join(parts) + "\n"
-
-
-def _escape(text: str) -> str:
-    return text.replace("*", "\\*").replace("_", "\\_").replace("`", "\\`")

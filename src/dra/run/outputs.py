@@ -18,9 +18,11 @@ SCORES = "scores.csv"
 METRICS = "metrics.json"
 
 
-def write_scores(out: Path, test: RunData, scores: dict[str, np.ndarray]) -> str:
-    """scores.csv: id, label, anomaly class, the score and each per-head part; returns the file's
-    SHA-256, which metrics.json records so that the table stage can tell the two belong together."""
+def write_scores(out: Path, test: RunData, scores: dict[str, np.ndarray]) -> tuple[str, pd.DataFrame]:
+    """scores.csv: id, label, anomaly class, the score and each per-head part. Returns the file's
+    SHA-256, which metrics.json records so that the table stage can tell the two belong together,
+    and the file read back: the run's metrics are computed from what it wrote, as the table stage
+    recomputes them."""
     table = pd.DataFrame({"id": test.test_paths, "label": test.test_labels, "anomaly_class": test.test_classes,
                           "score": scores["score"]})
     for k in sorted(scores):
@@ -29,7 +31,8 @@ def write_scores(out: Path, test: RunData, scores: dict[str, np.ndarray]) -> str
     with atomic_path(out / SCORES) as tmp:
         table.to_csv(tmp, index=False, float_format="%.9g")
         digest = sha256_file(tmp)
-    return digest
+        written = pd.read_csv(tmp, dtype={"id": str, "anomaly_class": str}, keep_default_na=False)
+    return digest, written
 
 
 def write_metrics(out: Path, info: dict) -> None:

@@ -24,6 +24,22 @@ from dra.run.runinfo import device_name, git_commit, peak_memory_mb, pick_device
 from dra.run.trainer import RestoreFailed, Trainer
 
 
+def localisation(maps: dict, test, model, spec: dict) -> dict:
+    """Pixel AUROC and AUPRO where the method has a map and the test set has masks; otherwise None,
+    with the reason (a method without a map; masks without a defect pixel, or without a defect-free
+    one, where the pixel metrics are undefined: the image metrics stand)."""
+    pixel = {"pixel_auroc": None, "aupro": None}
+    if test.test_masks is None:
+        return pixel
+    if not model.HAS_MAP:
+        return {**pixel, "no_map": f"{spec['method']} has no native anomaly map"}
+    masks = masks_at(test.test_masks, maps["metric"].shape[-1])
+    if not masks.any() or masks.all():
+        return {**pixel, "no_pixel_metrics": "the test set's masks hold no " + ("defect" if not masks.any() else
+                                                                                "defect-free") + " pixel"}
+    return pixel_metrics(maps["metric"], masks)
+
+
 def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = (), device: str = "auto",
               checkpoint_every: int = 0, amp: str = "auto", target: SubsetFiles | None = None,
               base_model: Path | None = None, model_out: Path | None = None, maps_out: Path | None = None,
@@ -59,20 +75,16 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
     scores, maps = run.score(localization, keep_maps=maps_out is not None)
     test = run.data  # the last phase's data: the target's test set in a cross-domain run
     where = str(out)
-    result = metrics(test.test_labels, scores["score"], where)
     if np.ptp(scores["score"]) == 0:
         raise DraError(f"{where}: every test score is {scores['score'][0]}; constant scores carry no ranking")
-    pixel = {"pixel_auroc": None, "aupro": None}
-    if "metric" in maps and test.test_masks is not None:
-        size = maps["metric"].shape[-1]
-        pixel = pixel_metrics(maps["metric"], masks_at(test.test_masks, size))
-    elif not run.model.HAS_MAP and test.test_masks is not None:
-        pixel["no_map"] = f"{spec['method']} has no native anomaly map"
+    scores_sha256, written = write_scores(out, test, scores)
+    result = metrics(written["label"].to_numpy(), written["score"].to_numpy(), where,
+                     classes=written["anomaly_class"].to_numpy())
+    pixel = localisation(maps, test, run.model, spec)
     phases = run.summary()
     steps = sum(ph["iterations"] for ph in phases)
     images = sum(ph["images_seen"] for ph in phases)
     p = spec["params"]
-    scores_sha256 = write_scores(out, test, scores)
     info = {
         **result,
         "seconds": time.perf_counter() - t0,
