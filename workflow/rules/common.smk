@@ -5,6 +5,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -89,7 +90,8 @@ if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
 
 
 def alternation(names):
-    return "|".join(sorted(names)) or "(?!)"
+    """A wildcard constraint matching exactly these names (checked names: no regex syntax but '.')."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
 
 
 def at_data(template):
@@ -121,7 +123,7 @@ def dataset_code(dataset):
 
 def layout_arg(dataset):
     layout = config["datasets"][dataset].get("layout")
-    return f"--layout {layout}" if layout else ""
+    return f"--layout {q(layout)}" if layout else ""
 
 
 def check_counts(dataset):
@@ -336,7 +338,8 @@ def base_model(wc):
 
 
 def q(path):
-    """A path quoted for the shell (paths with spaces)."""
+    """A value quoted for the shell. Every value a rule puts into a shell command is quoted: `{x:q}` in
+    the rule, or q() where an argument list is built here."""
     return shlex.quote(str(path))
 
 

@@ -14,7 +14,7 @@ rule synth:
         seed=lambda wc: config["datasets"][wc.dataset].get("seed", 0),
         size=lambda wc: config["datasets"][wc.dataset].get("raw_size", 64),
     shell:
-        "python -m dra synth --out {output:q} --seed {params.seed} --size {params.size} > {log:q} 2>&1"
+        "python -m dra synth --out {output:q} --seed {params.seed:q} --size {params.size:q} > {log:q} 2>&1"
 
 
 rule prepare:
@@ -36,7 +36,7 @@ rule prepare:
         check=lambda wc, input: "" if check_counts(wc.dataset) else "--no-check-counts",
     shell:
         "python -m dra prepare {wildcards.dataset:q} {params.layout} --raw {input.raw:q} --out {params.out:q} "
-        "--subset {wildcards.subset:q} --split-seed {params.split_seed} {params.check} > {log:q} 2>&1"
+        "--subset {wildcards.subset:q} --split-seed {params.split_seed:q} {params.check} > {log:q} 2>&1"
 
 
 rule cache:
@@ -52,4 +52,4 @@ rule cache:
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m dra cache --manifest {input.manifest:q} --size {wildcards.size} --out {output.npy:q} > {log:q} 2>&1"
+        "python -m dra cache --manifest {input.manifest:q} --size {wildcards.size:q} --out {output.npy:q} > {log:q} 2>&1"

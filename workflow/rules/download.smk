@@ -22,11 +22,13 @@ for _dataset in DOWNLOADABLE:
                 dataset=_dataset,
                 folder=lambda wc, output: str(Path(output[0]).parent),
                 files=" ".join(
-                    f"--file {f.name}" for f in files_of(_dataset) if f.url is not None
+                    f"--file {q(f.name)}"
+                    for f in files_of(_dataset)
+                    if f.url is not None
                 ),
             shell:
                 # the progress lines go to the console as well as to the log
-                "python -m dra download {params.dataset} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
+                "python -m dra download {params.dataset:q} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
 
     if raw_files(_dataset, manual=True):
 
@@ -44,10 +46,10 @@ for _dataset in DOWNLOADABLE:
                 dataset=_dataset,
                 folder=lambda wc, output: str(Path(output[0]).parent),
                 files=" ".join(
-                    f"--file {f.name}" for f in files_of(_dataset) if f.url is None
+                    f"--file {q(f.name)}" for f in files_of(_dataset) if f.url is None
                 ),
             shell:
-                "python -m dra download {params.dataset} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
+                "python -m dra download {params.dataset:q} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
 
 
 rule extract:
@@ -58,10 +60,10 @@ rule extract:
     log:
         at_data(runkey.EXTRACT_LOG),
     wildcard_constraints:
-        dataset="|".join(DOWNLOADABLE),
+        dataset=alternation(DOWNLOADABLE),
     conda:
         "../envs/train.yaml"
     params:
         raw=lambda wildcards: at_data(runkey.RAW).format(dataset=wildcards.dataset),
     shell:
-        "python -m dra extract {wildcards.dataset} --raw {params.raw:q} --out {output:q} > {log:q} 2>&1"
+        "python -m dra extract {wildcards.dataset:q} --raw {params.raw:q} --out {output:q} > {log:q} 2>&1"

@@ -1,6 +1,7 @@
 # Before any job starts: everything the DAG's jobs need that only a person (or an online machine)
 # can provide, listed once, and nothing is run (dra.plan.preflight). When the workflow ends: where the
 # tables and the report are, and how many of the selected runs are done, failed or missing.
+from dra.plan.lock import hold_lock
 from dra.plan.preflight import blockers, message
 
 
@@ -43,6 +44,11 @@ onstart:
         found = blockers(config, planned_jobs())
         if found:
             raise WorkflowError(message(found))
+        try:  # held until Snakemake exits: one workflow at a time writes these folders
+            hold_lock(RES, "the results folder")
+            hold_lock(DATA, "the data folder")
+        except DraError as e:
+            raise WorkflowError(str(e)) from None
 
 
 onsuccess:

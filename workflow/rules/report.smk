@@ -90,7 +90,7 @@ rule table:
         caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
         extra=lambda wc, output: f"--cd-out {q(output.cd[: -len('.png')])}",
     shell:
-        "python -m dra table {wildcards.table} --layout @{input.layout:q} --paper {input.paper:q} "
+        "python -m dra table {wildcards.table:q} --layout @{input.layout:q} --paper {input.paper:q} "
         "--out {params.prefix:q} {params.extra} {input.runs:q} > {log:q} 2>&1"
 
 
@@ -173,7 +173,7 @@ rule plot:
         caption=lambda wc: rst_text(artefact(config, wc.plot).get("caption", wc.plot)),
         maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
-        "python -m dra plot {wildcards.plot} --layout @{input.layout:q} --out {params.prefix:q} "
+        "python -m dra plot {wildcards.plot:q} --layout @{input.layout:q} --out {params.prefix:q} "
         "{params.maps} {input.metrics:q} > {log:q} 2>&1"
 
 

@@ -14,5 +14,5 @@ rule split:
     conda:
         "../envs/train.yaml"
     shell:
-        "python -m dra split --manifest {input.manifest:q} --setting {wildcards.setting:q} --seed {wildcards.seed} "
+        "python -m dra split --manifest {input.manifest:q} --setting {wildcards.setting:q} --seed {wildcards.seed:q} "
         "--dataset {wildcards.dataset:q} --subset {wildcards.subset:q} --out {output:q} > {log:q} 2>&1"

@@ -31,9 +31,9 @@ rule train:
         device=config.get("device", "auto"),
         checkpoint_every=config.get("checkpoint_every", 100),
     shell:
-        "OMP_NUM_THREADS={threads} python -m dra train --spec {params.spec:q} --split {input.split:q} "
+        "OMP_NUM_THREADS={threads:q} python -m dra train --spec {params.spec:q} --split {input.split:q} "
         "--manifest {input.manifest:q} --cache {input.cache:q} {params.args} "
-        "--device {params.device} --checkpoint-every {params.checkpoint_every} > {log:q} 2>&1"
+        "--device {params.device:q} --checkpoint-every {params.checkpoint_every:q} > {log:q} 2>&1"
 
 
 # (defined only where a selected step reads a model: Snakemake matches every rule against each file)
@@ -68,5 +68,5 @@ rule maps:
         device=config.get("device", "auto"),
     shell:
         "python -m dra maps --spec {params.spec:q} --model {input.model:q} --split {input.split:q} "
-        "--manifest {input.manifest:q} --cache {input.cache:q} {params.external} --images {params.images} "
-        "--device {params.device} --out {output:q} > {log:q} 2>&1"
+        "--manifest {input.manifest:q} --cache {input.cache:q} {params.external} --images {params.images:q} "
+        "--device {params.device:q} --out {output:q} > {log:q} 2>&1"

@@ -161,10 +161,15 @@ def subsets(cfg: dict, dataset: str) -> list[str]:
 def _discovered(raw: str, dataset: str) -> tuple[str, ...]:
     from dra.data.mvtec_layout import discover_subsets
 
+    from dra.plan.runkey import check_name
+
     try:
-        return discover_subsets(Path(raw))
+        found = discover_subsets(Path(raw))
     except DraError as e:
         raise DraError(f"config datasets.{dataset}.raw: {e}") from None
+    for s in found:
+        check_name(s, f"config datasets.{dataset}.raw: subset folder {Path(raw) / s}")
+    return found
 
 
 def external_subsets(cfg: dict, spec: dict) -> list[tuple[str, str]]:

@@ -17,12 +17,28 @@ from dra.errors import DraError
 
 WORDS = ("variant", "dataset", "subset", "setting", "shots", "seed")
 
+# The alphabet of every name that becomes a path, a wildcard or a shell argument (datasets, subsets,
+# anomaly classes, variants, tables, figures, row groups): no shell, regex or markup syntax.
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+NAME_MAX = 100
+_NAME = re.compile(rf"^{NAME}$")
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds
+
+
+def check_name(value, where: str) -> str:
+    """`value` if it is a name of the alphabet above, else an error naming `where`."""
+    if not isinstance(value, str) or not _NAME.match(value) or len(value) > NAME_MAX or ".." in value:
+        raise DraError(f"{where}: {value!r} is not a usable name; names of datasets, subsets, classes, variants, "
+                       f"tables and row groups are letters, digits, '_', '-' and '.' (not '..'), starting with a "
+                       f"letter or digit, at most {NAME_MAX} characters")
+    return value
+
 GENERAL = "general"
 HARD = "hard-"
 FROM = "from-"
 HARD_MEAN = "hard-mean"  # a table's mean row over a subset's hard classes (never a run's setting)
-SETTING_PATTERN = r"general|hard-[^/]+|from-[^/]+"
-SPLIT_SETTING_PATTERN = r"general|hard-[^/]+"  # a split's: cross-domain runs read their source's general one
+SETTING_PATTERN = rf"general|hard-{NAME}|from-{NAME}"
+SPLIT_SETTING_PATTERN = rf"general|hard-{NAME}"  # a split's: cross-domain runs read their source's general one
 SECTION_KINDS = ("general", "hard", "crossdomain")  # how a table section names its settings
 
 
