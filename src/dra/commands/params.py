@@ -11,7 +11,7 @@ def configure(p):
 
 def run(args):
     from dra.errors import DraError
-    from dra.plan.params import closest
+    from dra.errors import closest
 
     for method in args.methods or list(METHODS):
         if method not in METHODS:

@@ -13,10 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from dra.data.external import named_source
-from dra.errors import DraError
-from dra.plan.safeyaml import load_yaml
+from dra.errors import DraError, closest
 from dra.plan.methods import METHODS
-from dra.plan.params import check_params, closest, defaults, module_constant
+from dra.plan.params import check_params, defaults, module_constant
+from dra.plan.safeyaml import load_yaml
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "config" / "config.yaml"
 # pixel metrics: maps smoothed by a Gaussian of `sigma` input pixels, compared with the masks at `size`

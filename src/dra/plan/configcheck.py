@@ -15,7 +15,8 @@ from dra.data.splits import N_LABELED
 from dra.errors import DraError
 from dra.plan.config import check_methods_section, method_params, subsets, variant_method
 from dra.plan.matrix import artefacts_declared, selection
-from dra.plan.params import _number, closest
+from dra.errors import closest
+from dra.plan.params import _number
 from dra.plan.runkey import SEED_MAX, check_name
 
 # key -> (low, high) of the numbers the configuration holds; high bounds what a run can afford

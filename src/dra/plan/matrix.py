@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from dra.plan.config import DEFAULT_CONFIG, dataset_config, is_unsupervised, load_config, subsets, variant_spec
 from dra.errors import DraError
-from dra.plan.params import closest
+from dra.errors import closest
 from dra.plan.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard, hard_class
 
 SELECT_KEYS = ("datasets", "variants", "tables", "shots", "settings")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dra.errors import DraError
+from dra.errors import DraError, closest
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,6 @@ STANDALONE = tuple(m for m, e in REGISTRY.items() if not e.based)
 
 def entry(method: str) -> Entry:
     if method not in REGISTRY:
-        from dra.plan.params import closest
-
         raise DraError(f"unknown method {method!r}{closest(str(method), REGISTRY)}; expected one of {list(REGISTRY)}")
     return REGISTRY[method]
 

@@ -16,7 +16,6 @@ presets below (`**LOSSES`), `+` of tuples and `list(...)`/`tuple(...)` may appea
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dra.errors import DraError
+from dra.errors import DraError, closest
 
 TYPES = ("int", "float", "str", "bool", "list", "dict")
 
@@ -328,11 +327,6 @@ def check_value(p: Param, value):
         out = {k: _scalar(Param("float", None, min=0), "float", v) for k, v in value.items()}
         return _BAD if any(x is None for x in out.values()) else out
     raise AssertionError(p.type)
-
-
-def closest(name: str, valid) -> str:
-    match = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]}?)" if match else ""
 
 
 def check_params(method: str, params: dict, where: str) -> dict:
