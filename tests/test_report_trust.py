@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ROOT
 from dra.errors import DraError
-from dra.report.escape import latex_text, rst_text
+from dra.escape import latex_text, rst_text
 from dra.report.runs import csv_frame, runs_frame, verified_runs_frame
 from runfiles import files, layout, write_run
 

@@ -30,6 +30,7 @@ from dra.plan.methods import METHODS
 from dra.plan.weights import IMAGENET_FILES, imagenet_path, weight_files
 from dra.plan.safeyaml import load_yaml
 from dra.plan.matrix import (
+    report_caption,
     all_runs,
     artefact,
     check_hard_setting,

@@ -2,7 +2,6 @@
 # paper figure -> the reproduction table and the summary the report opens with. Each consumer reads
 # exactly the run files it is handed (never a folder glob). With `partial: true` in the config,
 # tables and figures show the runs done so far and start none.
-from dra.report.escape import rst_text
 
 
 rule layout:
@@ -87,7 +86,7 @@ rule table:
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
         # inert reStructuredText for the report's caption file and its embedded job parameters
-        caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
+        caption=lambda wc: report_caption(config, wc.table),
         extra=lambda wc, output: f"--cd-out {q(output.cd[: -len('.png')])}",
     shell:
         "python -m dra table {wildcards.table:q} --layout @{input.layout:q} --paper {input.paper:q} "
@@ -125,7 +124,7 @@ use rule table as table_with_classes with:
     localrule: True
     params:
         prefix=lambda wc, output: output.csv[: -len(".csv")],
-        caption=lambda wc: rst_text(artefact(config, wc.table).get("caption", wc.table)),
+        caption=lambda wc: report_caption(config, wc.table),
         extra=lambda wc, output: (
             f"--cd-out {q(output.cd[: -len('.png')])} "
             f"--classes-out {q(output.classes_csv[: -len('.csv')])}"
@@ -170,7 +169,7 @@ rule plot:
         "../envs/report.yaml"
     params:
         prefix=lambda wc, output: output.png[: -len(".png")],
-        caption=lambda wc: rst_text(artefact(config, wc.plot).get("caption", wc.plot)),
+        caption=lambda wc: report_caption(config, wc.plot),
         maps=lambda wc, input: " ".join(f"--maps {q(p)}" for p in input.maps),
     shell:
         "python -m dra plot {wildcards.plot:q} --layout @{input.layout:q} --out {params.prefix:q} "

@@ -15,6 +15,7 @@ from functools import lru_cache
 from dra.plan.config import DEFAULT_CONFIG, dataset_config, is_unsupervised, load_config, subsets, variant_spec
 from dra.errors import DraError
 from dra.errors import closest
+from dra.escape import rst_text
 from dra.plan.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard, hard_class
 
 SELECT_KEYS = ("datasets", "variants", "tables", "shots", "settings")
@@ -263,6 +264,11 @@ def protocol_reference(variants: list[str], datasets: list[str]) -> dict:
                 s = variant_spec(ref, v, d)
                 out.setdefault(v, {})[d] = {"image_size": s["image_size"], "params": s["params"]}
     return out
+
+
+def report_caption(cfg: dict, name: str) -> str:
+    """An artefact's caption as the report's caption file embeds it: inert reStructuredText."""
+    return rst_text(cfg.get("caption_prefix", "") + artefact(cfg, name).get("caption", name))
 
 
 def table_layout(cfg: dict, name: str) -> dict:

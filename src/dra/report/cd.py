@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dra.report.escape import mpl_text  # noqa: E402
+from dra.escape import mpl_text  # noqa: E402
 from dra.report.stats import ALPHA, Ranking  # noqa: E402
 from dra.report.tables import METRIC_LABELS  # noqa: E402
 

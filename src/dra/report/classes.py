@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dra.report.escape import html_text, markdown_text
+from dra.escape import html_text, markdown_text
 from dra.report.stats import Replicates, cell_replicates, interval
 from dra.report.tables import BOLD, ESCAPE, HTML_STYLE, _std, column_name, interval_text, row_label
 from dra.plan.runkey import is_hard

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dra.report.escape import rst_text
+from dra.escape import rst_text
 from dra.report.reproduction import summary as reproduction_summary
 
 
@@ -77,7 +77,7 @@ def markdown(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str
 
 def rst(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
     """The same as reStructuredText, which the report's landing page includes: every value made
-    inert (dra.report.escape.rst_text), so a dataset label cannot become a directive or markup."""
+    inert (dra.escape.rst_text), so a dataset label cannot become a directive or markup."""
     parts = ["What was run", "-" * 12, ""] + [f"- **{k}**: {rst_text(v)}" for k, v in facts(plan, runs)]
     if tables is not None and len(tables):
         s, text = _against_paper(tables)

@@ -18,7 +18,7 @@ from scipy.stats import wilcoxon
 
 from dra.plan.runkey import HARD_MEAN, hard_class, is_hard, source_of
 from dra.report.deviations import CODES, codes, deviations, legend as deviation_legend, reasons, run_protocol
-from dra.report.escape import html_text, latex_text, markdown_text
+from dra.escape import html_text, latex_text, markdown_text
 from dra.report.stats import Replicates, cell_replicates, interval, rankings, rankings_frame
 
 CELL_COLUMNS = ["table", "dataset", "subset", "setting", "variant", "shots", "metric", "mean", "std", "n", "seeds",
