@@ -2,8 +2,8 @@
 
 An artefact (table or figure) is sections of rows x columns (variants x shots). The config's
 `select:` narrows every artefact to the datasets, variants, shots and settings it names (and `tables`
-to the artefacts it names); an artefact left without cells is dropped, unless `select.tables` asked
-for it by name. A dataset of the user's own (`layout:` in its config) joins the general sections
+to the artefacts it names); an artefact left without cells is dropped (`empty_selected` names those
+`select.tables` asked for, which the workflow notes in one line each). A dataset of the user's own (`layout:` in its config) joins the general sections
 (and, where it lists hard classes, the hard sections) of every artefact with `user_datasets: true`.
 
 Used by the Snakefile at parse time, so it stays cheap and imports neither torch nor pandas."""
@@ -180,21 +180,38 @@ def table_runs(cfg: dict, name: str) -> list[Run]:
 
 
 def runs_by_artefact(cfg: dict) -> dict[str, list[Run]]:
-    """The artefacts the selection covers (those with cells; a name `select.tables` asks for must
-    have some), each with its runs, in the config's order."""
+    """The artefacts the selection covers (those with cells), each with its runs, in the config's
+    order. If `select.tables` names artefacts and none has a cell, that is an error."""
     sel = selection(cfg)
     out = {}
     for name in artefacts_declared(cfg):
         if not _selected(sel, "tables", name):
             continue
         runs = table_runs(cfg, name)
-        if not runs:
-            if sel.get("tables"):
-                raise DraError(f"config select: {name} has no cells for this selection ({_describe(sel)}); "
-                               "widen the selection or leave it out of select.tables")
-            continue
-        out[name] = runs
+        if runs:
+            out[name] = runs
+    if sel.get("tables") and not out:
+        raise DraError(f"config select: none of the tables {sel['tables']} has cells for this selection "
+                       f"({_describe(sel)}); widen the selection")
     return out
+
+
+def empty_selected(cfg: dict, by_artefact: dict | None = None) -> list[str]:
+    """One line for each artefact `select.tables` names that the selection leaves without cells (it
+    is not built), saying why."""
+    sel = selection(cfg)
+    by_artefact = runs_by_artefact(cfg) if by_artefact is None else by_artefact
+    return [f"select.tables: {name} has no cells for this selection ({_describe(sel)}): not built"
+            + _why_empty(cfg, name) for name in sel.get("tables") or [] if name not in by_artefact]
+
+
+def _why_empty(cfg: dict, name: str) -> str:
+    """'; bottles lists no hard classes' where a hard table is empty because its datasets have none."""
+    spec, sel = artefact(cfg, name), selection(cfg)
+    if not sel.get("datasets") or not any(s["setting"] == "hard" for s in spec["sections"]):
+        return ""
+    bare = [d for d in sel["datasets"] if not dataset_config(cfg, d).get("hard")]
+    return f" ({', '.join(bare)} list{'s' if len(bare) == 1 else ''} no hard classes)" if bare else ""
 
 
 def artefacts(cfg: dict) -> list[str]:
