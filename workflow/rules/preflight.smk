@@ -3,6 +3,8 @@
 # start, with the key that does without each (dra.plan.preflight). A dry run opens with the plan on
 # one screen (dra.plan.overview); while runs finish, one progress line each; at the end, the runs
 # done, failed, interrupted and not run, naming every failed job they hang on (dra.plan.console).
+import logging
+
 from snakemake.logging import logger
 
 from dra.plan.console import TRAIN_RULES, Console, closing_lines
@@ -113,15 +115,32 @@ def closing():
     return lines
 
 
+# our lines go where Snakemake's own go (its console handler's stream), so that they keep their order
+SAY = next(
+    (
+        h.stream
+        for h in logger.handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (sys.stdout, sys.stderr)
+    ),
+    sys.stderr,
+)
+
+
+def say(text):
+    print(text, file=SAY, flush=True)
+
+
 if workflow.exec_mode == ExecMode.DEFAULT:
     for _line in empty_selected(config, ARTEFACT_RUNS):
-        print(f"note: {_line}", file=sys.stderr)
+        say(f"note: {_line}")
     CONSOLE = Console(
         RUNS,
         RES,
         planned_runs,
         dryrun=lambda: workflow.dryrun,
         plan=lambda: overview(config, ARTEFACT_RUNS, config_sources()),
+        dependents=dependent_runs,
+        out=SAY,
     )
     logger.addFilter(CONSOLE)
 
@@ -133,15 +152,15 @@ onstart:
             raise WorkflowError(message(found))
         fetched = downloads(config, planned_jobs())
         if fetched:
-            print(downloads_message(fetched), file=sys.stderr)
+            say(downloads_message(fetched))
 
 
 onsuccess:
     if workflow.exec_mode == ExecMode.DEFAULT:
-        print("\n".join(closing()), file=sys.stderr)
+        say("\n".join(closing()))
 
 
 onerror:
     if workflow.exec_mode == ExecMode.DEFAULT:
         finish_whole_runs()
-        print("\n".join(closing()), file=sys.stderr)
+        say("\n".join(closing()))

@@ -68,11 +68,12 @@ class Console(logging.Filter):
 
     def __init__(self, runs: list[Run], results: str, planned: Callable[[], list[Run]],
                  dryrun: Callable[[], bool] = lambda: False, plan: Callable[[], list[str]] = lambda: [],
-                 out=None, clock: Callable[[], float] = time.monotonic):
+                 dependents: Callable[[int], list[Run]] = lambda jobid: [], out=None,
+                 clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.runs, self.results = list(runs), results
         self.selected = set(self.runs)
-        self._planned, self._dryrun, self._plan = planned, dryrun, plan
+        self._planned, self._dryrun, self._plan, self._dependents = planned, dryrun, plan, dependents
         self.out, self.clock = out, clock
         self.lock = threading.Lock()
         self.jobs: dict[int, tuple[str, dict]] = {}   # jobid -> (rule, wildcards), from each job's start
@@ -84,6 +85,7 @@ class Console(logging.Filter):
         self.first_start: float | None = None
         self.planned_shown = False
         self.stopped = False  # Snakemake was told to stop (Ctrl-C)
+        self.blocked: set[Run] = set()  # runs that hang on a failed job
 
     # --- records ------------------------------------------------------------------------------
     def filter(self, record: logging.LogRecord) -> bool:
@@ -145,9 +147,10 @@ class Console(logging.Filter):
     def job_failed(self, jobid: int, rule: str, log: list) -> None:
         self._begin()
         _, wildcards = self.jobs.get(jobid, (rule, {}))
+        self.failures = [f for f in self.failures if f.jobid != jobid]  # a retried job: its last failure
         self.failures.append(Failure(rule, jobid, wildcards, log))
-        if rule in TRAIN_RULES:
-            self.say(self.progress_line())
+        self.blocked |= set(self._dependents(jobid))
+        self.say(self.progress_line())
 
     def _seconds(self, run: Run) -> float:
         """The run's own duration (metrics.json `seconds`); the wall time Snakemake saw where unreadable."""
@@ -165,7 +168,7 @@ class Console(logging.Filter):
             return None
         ended = {f.jobid for f in self.failures}
         failed = {run_of(w) for j, (rule, w) in self.jobs.items() if j in ended and rule in TRAIN_RULES}
-        left = [r for r in self.todo or () if r not in self.seconds and r not in failed]
+        left = [r for r in self.todo or () if r not in self.seconds and r not in failed and r not in self.blocked]
         by_variant: dict[str, list[float]] = {}
         for r, s in self.seconds.items():
             by_variant.setdefault(r.variant, []).append(s)
@@ -180,8 +183,8 @@ class Console(logging.Filter):
         states = Counter()
         for f in self.failures:
             run = run_of(f.wildcards) if f.rule in TRAIN_RULES else None
-            if run is not None:
-                states[file_state(run, self.results)] += 1
+            if run is not None:  # its log may say it was interrupted; otherwise it failed
+                states["interrupted" if file_state(run, self.results) == "interrupted" else "failed"] += 1
         done = self.done_before + sum(1 for r in self.seconds if r in self.selected)
         todo = len(self.todo or ())
         finished_here = len(self.seconds) + states["failed"] + states["interrupted"]
@@ -191,8 +194,11 @@ class Console(logging.Filter):
             parts.append(f"{states['failed']} failed")
         if states["interrupted"]:
             parts.append(f"{states['interrupted']} interrupted")
+        blocked = len(self.blocked & (self.todo or set()))
+        if blocked:
+            parts.append(f"{blocked} cannot run (a job they need failed)")
         line = ", ".join(parts) + f"; this invocation {finished_here}/{todo}"
-        if eta is not None and finished_here < todo:
+        if eta is not None and finished_here + blocked < todo:
             line += f", ETA {duration(eta)}"
         return line
 
@@ -211,9 +217,11 @@ def closing_lines(runs: list[Run], results: str, failures: list[Failure],
     if n["failed"]:
         head.append(f"{n['failed']} failed (their logs: {results}/logs/train/)")
     if n["interrupted"]:
-        head.append(f"{n['interrupted']} interrupted (a rerun resumes each from its checkpoint)")
+        head.append(f"{n['interrupted']} interrupted (a rerun resumes each from its checkpoint, where it wrote one)")
     head.append(f"{len(left)} not run")
     lines = [f"runs: {', '.join(head)}, of the {len(runs)} the configuration selects"]
+    if stopped:
+        lines.append("  the workflow was stopped on request; the same command goes on where it stopped")
     explained: set[Run] = set()
     for f in failures:
         hanging = sorted(set(dependents(f.jobid)) & left)
@@ -230,7 +238,7 @@ def closing_lines(runs: list[Run], results: str, failures: list[Failure],
     asked = rest & in_dag
     if asked:
         if stopped:
-            why = "the workflow was stopped; the same command goes on from here"
+            why = "the workflow was stopped"
         elif failures and not keep_going:
             why = ("Snakemake starts no new job after a failure; --keep-going runs every job that does not depend on "
                    "a failed one")

@@ -10,6 +10,7 @@ Used by the Snakefile at parse time, so it stays cheap and imports neither torch
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from dra.plan.config import DEFAULT_CONFIG, dataset_config, is_unsupervised, load_config, subsets, variant_spec
@@ -240,22 +241,61 @@ def dataset_labels(cfg: dict, datasets) -> dict[str, str]:
     return {d: cfg["datasets"][d].get("label", d) for d in datasets}
 
 
+# scaled by `budget` and stated as the training length: not listed again as overrides
+BUDGETED = ("epochs", "finetune_epochs")
+
+
+def protocol_params(cfg: dict, variant: str, dataset: str) -> dict | None:
+    """The parameters the paper's protocol (config/config.yaml alone) gives a variant on a dataset; on
+    a dataset it does not have, its parameters where nothing is set per dataset. None for a variant
+    it does not have."""
+    ref = _paper_protocol()
+    if variant not in ref["variants"]:
+        return None
+    if dataset in ref["datasets"] and dataset not in user_datasets(ref):
+        return variant_spec(ref, variant, dataset)["params"]
+    known = {d: c for d, c in ref["datasets"].items() if d not in user_datasets(ref)}
+    probe = {**ref, "datasets": {**known, dataset: {"image_size": 0}}}
+    return variant_spec(probe, variant, dataset)["params"]
+
+
+def overrides(cfg: dict, variant: str, dataset: str, params: dict) -> dict:
+    """{parameter: (ours, the protocol's)} for every parameter a config sets away from the protocol
+    (the training length aside: the budget and the epochs say it)."""
+    ref = protocol_params(cfg, variant, dataset)
+    if ref is None:
+        return {}
+    return {k: (v, ref.get(k)) for k, v in params.items() if k not in BUDGETED and v != ref.get(k)}
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def provenance(cfg: dict, runs: list[Run]) -> dict:
     """What a table or the report says was run: datasets, variants, seeds, budget, weights, image
-    sizes (per dataset and variant where a method has its own), training length per variant."""
+    sizes (per dataset and variant where a method has its own), training length per variant, every
+    parameter set away from the paper's protocol per variant, and AHL's textures."""
     datasets = list(dict.fromkeys(r.dataset for r in runs))
     variants = list(dict.fromkeys(r.variant for r in runs))
-    sizes, epochs = {}, {}
+    sizes, epochs, changed, textures = {}, {}, {}, {}
     for v, d in dict.fromkeys((r.variant, r.dataset) for r in runs):
         s = variant_spec(cfg, v, d)
         sizes.setdefault(d, set()).add(s["image_size"])
         epochs.setdefault(v, set()).add(s["params"]["epochs"])
+        for k, (ours, ref) in overrides(cfg, v, d, s["params"]).items():
+            changed.setdefault(v, {}).setdefault(k, [set(), _text(ref)])[0].add(_text(ours))
+        if "texture_source" in s["params"]:
+            textures.setdefault(v, set()).add(s["params"]["texture_source"])
     return {
         "datasets": dataset_labels(cfg, datasets), "variants": variants,
         "seeds": sorted({r.seed for r in runs}), "budget": float(cfg.get("budget", 1.0)),
         "weights": cfg.get("weights", "imagenet"),
         "image_sizes": {d: sorted(s) for d, s in sizes.items()},
         "epochs": {v: sorted(e) for v, e in epochs.items()},
+        "overrides": {v: {k: ["/".join(sorted(ours)), ref] for k, (ours, ref) in ks.items()}
+                      for v, ks in changed.items()},
+        "textures": {v: sorted(t) for v, t in textures.items()},
         "runs": len(runs),
     }
 

@@ -45,16 +45,29 @@ def spec_changes(recorded: dict, current: dict) -> list[str]:
 
 
 def file_state(run: Run, results: str) -> str:
-    """What a run's files say, without reading them: done (metrics.json), interrupted (a checkpoint
-    and no metrics.json: a rerun resumes it), failed (a log and neither), to run."""
+    """What a run's files say: done (metrics.json), interrupted (a checkpoint and no metrics.json: a
+    rerun resumes it; or a log whose last line says the run was interrupted before it had one),
+    failed (a log and neither), to run."""
     folder = Path(run.dir(results))
     if (folder / runkey.RUN_FILES["metrics"]).is_file():
         return "done"
     if (folder / CHECKPOINT).is_file():
         return "interrupted"
-    if Path(runkey.RUN_LOG.format(results=results, **run.words())).is_file():
-        return "failed"
+    log = Path(runkey.RUN_LOG.format(results=results, **run.words()))
+    if log.is_file():
+        return "interrupted" if _ends_interrupted(log) else "failed"
     return "to run"
+
+
+def _ends_interrupted(log: Path) -> bool:
+    """The train command's last line on a signal is '<run folder>: interrupted ...' (dra.run.interrupt)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(f.seek(0, 2) - 2048, 0))
+            tail = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return False
+    return bool(tail) and ": interrupted" in tail[-1]
 
 
 def run_state(cfg: dict, run: Run, results: str, resolved: dict | None = None) -> RunState:
@@ -136,7 +149,10 @@ def overview(cfg: dict, by_artefact: dict[str, list[Run]], sources: str = "") ->
         lines += _wrapped("done?", f"{unknown} done runs do not record their code's files (made by an older version): "
                                    "an edit since then is not seen here; Snakemake's dry run says whether they rerun")
     if n["interrupted"]:
-        lines.append(f"  {'resume':<10}{n['interrupted']} interrupted runs resume from their checkpoints")
+        saved = sum((Path(r.dir(cfg["paths"]["results"])) / CHECKPOINT).is_file()
+                    for r, s in states.items() if s.state == "interrupted")
+        lines.append(f"  {'resume':<10}{n['interrupted']} interrupted runs: {saved} resume from their checkpoints"
+                     + (f", {n['interrupted'] - saved} were stopped before they had one" if saved < n["interrupted"] else ""))
     if n["failed"]:
         first = next(s.why for s in states.values() if s.state == "failed")
         lines += _wrapped("failed", f"{n['failed']} runs failed before and run again; e.g. {first}")

@@ -18,7 +18,9 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(Exception):
-    """The run was stopped by a signal; the message says where and what a rerun does."""
+    """The run was stopped by a signal; the message says where and what a rerun does. The train
+    command prints it as its last line, '<run folder>: interrupted ...', which is how a plan tells an
+    interrupted run from a failed one (dra.plan.overview.file_state)."""
 
 
 class StopRequest:

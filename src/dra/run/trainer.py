@@ -145,6 +145,7 @@ class Trainer:
             raise RestoreFailed from None
         self.resumed_from = (self.phase, self.epoch, self.iteration) if len(self.phases) > 1 else (
             self.epoch, self.iteration)
+        say(f"resumed from the checkpoint {path} after {self.where()}")
         return True
 
     # --- the loop ---------------------------------------------------------------------------
