@@ -129,7 +129,7 @@ def test_the_plan_fits_a_screen_and_names_the_edits_that_rerun_runs(tmp_path):
     assert "table1_general 33 (1 done)" in text and "elpv 99 (1 done)" in text and "devnet 18 (1 done)" in text
     assert "code: src/dra/methods/devnet.py changed since they ran" in text  # a file, not a digest
     assert "configuration: params.iterations changed since they ran" in text
-    assert "1 interrupted runs: 1 resume from their checkpoints" in text and "failed before" in text
+    assert "1 run interrupted; 1 with a checkpoint the rerun resumes from" in text and "failed before" in text
     assert "elpv_dataset-1.0.0.post1-py3-none-any.whl (elpv, 91 MB) for 99 runs" in text
     assert len(lines) <= 25 and all(len(x) <= 130 for x in lines), text
     # the whole protocol (3,800 runs) still fits a screen
@@ -232,7 +232,7 @@ def test_the_closing_lines_name_each_failed_job_and_the_runs_that_hang_on_it(tmp
                         "5 not run, of the 7 the configuration selects")
     assert lines[1] == ("  download_dtd failed (log: data/logs/download/dtd.log): 4 runs depend on it (ahl_devnet, "
                         "ahl_dra on elpv); without it: set `texture_source: synthetic`")
-    assert lines[2].startswith("  1 runs not started: Snakemake starts no new job after a failure; --keep-going")
+    assert lines[2].startswith("  1 run not started: Snakemake starts no new job after a failure; --keep-going")
     assert len(lines) == 3
     stopped = closing_lines(runs, results, [], lambda jobid: [], set(runs), keep_going=True, stopped=True)
     assert "stopped on request" in stopped[1] and "the workflow was stopped" in stopped[2]

@@ -23,6 +23,7 @@ from typing import Callable
 
 from dra.plan import runkey
 from dra.plan.overview import file_state
+from dra.plan.preflight import runs_text
 from dra.plan.runkey import Run
 from dra.progress import duration
 
@@ -231,7 +232,7 @@ def closing_lines(runs: list[Run], results: str, failures: list[Failure],
         log = f" (log: {', '.join(map(str, f.log))})" if f.log else ""
         text = f"  {f.label()} failed{log}"
         if hanging:
-            text += f": {len(hanging)} runs depend on it ({who(hanging)})"
+            text += f": {runs_text(len(hanging))} depend{'s' if len(hanging) == 1 else ''} on it ({who(hanging)})"
         tip = advice(f, hanging)
         lines.append(text + (f"; {tip}" if tip else ""))
     rest = left - explained
@@ -244,7 +245,7 @@ def closing_lines(runs: list[Run], results: str, failures: list[Failure],
                    "a failed one")
         else:
             why = "their jobs did not run"
-        lines.append(f"  {len(asked)} runs not started: {why}")
+        lines.append(f"  {runs_text(len(asked))} not started: {why}")
     if rest - asked:
-        lines.append(f"  {len(rest - asked)} runs not asked for by these targets (all_tables asks for every one)")
+        lines.append(f"  {runs_text(len(rest - asked))} not asked for by these targets (all_tables asks for every one)")
     return lines

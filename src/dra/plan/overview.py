@@ -124,13 +124,13 @@ def _wrapped(label: str, text: str) -> list[str]:
 def overview(cfg: dict, by_artefact: dict[str, list[Run]], sources: str = "") -> list[str]:
     """The plan's lines (about a screen): runs and their states, per table, dataset and variant; what
     reruns and why; tables the selection leaves empty; downloads; what only a person can place."""
-    from dra.plan.preflight import DOWNLOADS, needs, selection_downloads
+    from dra.plan.preflight import DOWNLOADS, needs, runs_text, selection_downloads
 
     runs = sorted({r for rs in by_artefact.values() for r in rs})
     states = run_states(cfg, runs)
     n = Counter(s.state for s in states.values())
     where = f" ({sources})" if sources else ""
-    lines = [f"Plan{where}: {len(runs)} runs, results in {cfg['paths']['results']}/",
+    lines = [f"Plan{where}: {runs_text(len(runs))}, results in {cfg['paths']['results']}/",
              "  " + ", ".join(f"{n[s]} {s}" for s in STATES if n[s] or s in ("done", "to run"))]
     lines += _wrapped("tables", ", ".join(f"{t} {len(rs)}" + (f" ({d} done)" if (d := sum(states[r].state == "done"
                                                                                         for r in rs)) else "")
@@ -140,22 +140,23 @@ def overview(cfg: dict, by_artefact: dict[str, list[Run]], sources: str = "") ->
     reasons = Counter(s.why for s in states.values() if s.state == "rerun")
     for why, k in reasons.most_common(4):
         variants = sorted({r.variant for r, s in states.items() if s.why == why})
-        lines += _wrapped("rerun", f"{k} runs ({', '.join(variants)}): {why} changed since they ran")
+        lines += _wrapped("rerun", f"{runs_text(k)} ({', '.join(variants)}): {why} changed since they ran")
     if len(reasons) > 4:
         lines.append(f"  {'':<10}and {sum(reasons.values()) - sum(k for _, k in reasons.most_common(4))} more runs "
                      "for other changes")
     unknown = sum(s.why == "no code record" for s in states.values())
     if unknown:
-        lines += _wrapped("done?", f"{unknown} done runs do not record their code's files (made by an older version): "
+        lines += _wrapped("done?", f"{runs_text(unknown)} done do not record their code's files (made by an older version): "
                                    "an edit since then is not seen here; Snakemake's dry run says whether they rerun")
     if n["interrupted"]:
         saved = sum((Path(r.dir(cfg["paths"]["results"])) / CHECKPOINT).is_file()
                     for r, s in states.items() if s.state == "interrupted")
-        lines.append(f"  {'resume':<10}{n['interrupted']} interrupted runs: {saved} resume from their checkpoints"
-                     + (f", {n['interrupted'] - saved} were stopped before they had one" if saved < n["interrupted"] else ""))
+        lines.append(f"  {'resume':<10}{runs_text(n['interrupted'])} interrupted; {saved} with a checkpoint the rerun "
+                     "resumes from" + (f", {n['interrupted'] - saved} stopped before they had one"
+                                       if saved < n["interrupted"] else ""))
     if n["failed"]:
         first = next(s.why for s in states.values() if s.state == "failed")
-        lines += _wrapped("failed", f"{n['failed']} runs failed before and run again; e.g. {first}")
+        lines += _wrapped("failed", f"{runs_text(n['failed'])} failed before and run again; e.g. {first}")
     lines += [f"  {'skipped':<10}{line}" for line in empty_selected(cfg, by_artefact)]
     fetched, found = selection_downloads(cfg, runs), needs(cfg, runs)
     if fetched:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dra.plan import runkey
-from dra.plan.config import run_spec
+from dra.plan.config import run_spec, variant_method
 from dra.data.download import RawFile, files_of, manual_message, size_text
 from dra.data.external import POOLS, ROLES, without
 from dra.data.registry import dataset_module
@@ -44,8 +44,13 @@ class Need:
         """One line for the plan: what, for how many runs, and the way around it."""
         files = ", ".join(Path(m).name for m in self.missing)
         what = f"{self.name}: {files} by hand" if self.kind == "raw" else f"pretrained weights {files}"
-        runs = f" ({self.n_runs} runs)" if self.n_runs else ""
+        runs = f" ({runs_text(self.n_runs)})" if self.n_runs else ""
         return f"- {what}{runs}" + (f"; or {self.avoid}" if self.avoid else "")
+
+
+def runs_text(n: int) -> str:
+    """'1 run', '20 runs'."""
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _raw_dir(cfg: dict, dataset: str) -> Path:
@@ -75,7 +80,7 @@ def _who(runs: list[Run]) -> str:
         return ""
     variants = sorted({r.variant for r in runs})
     datasets = sorted({r.dataset for r in runs})
-    return (f"{len(runs)} runs: variants {', '.join(variants[:10])}{' ...' if len(variants) > 10 else ''} "
+    return (f"{runs_text(len(runs))}: variants {', '.join(variants[:10])}{' ...' if len(variants) > 10 else ''} "
             f"on {', '.join(datasets)}")
 
 
@@ -118,9 +123,11 @@ def blockers(cfg: dict, jobs: list[tuple[str, dict]]) -> list[Need]:
 
 def _weights_need(cfg: dict, runs: list[Run]) -> list[Need]:
     weights = cfg.get("weights", "imagenet")
-    methods = {r.variant: run_spec(cfg, *r.words().values())["method"] for r in {r.with_variant(r.variant) for r in runs}}
-    users = [r for r in runs if any(not Path(f).is_file() for f in weight_files(weights, methods[r.variant]))]
-    missing = sorted({f for r in users for f in weight_files(weights, methods[r.variant]) if not Path(f).is_file()})
+    lacking = {}  # per variant (not per run: thousands of runs share a few dozen variants)
+    for v in {r.variant for r in runs}:
+        lacking[v] = [f for f in weight_files(weights, variant_method(cfg, v)) if not Path(f).is_file()]
+    users = [r for r in runs if lacking[r.variant]]
+    missing = sorted({f for fs in lacking.values() for f in fs})
     return [Need("weights", "pretrained weights " + ", ".join(missing), missing, FETCH_HELP,
                  _who(users), len(users), "`snakemake --cores 1 weights` online, or `weights: none`")] if missing else []
 
@@ -166,7 +173,7 @@ class Download:
         names = self.files[0].name + (f" and {len(self.files) - 1} more" if len(self.files) > 1 else "")
         own = sum(r.dataset == self.dataset for r in self.runs)
         mixed = f" ({own} on {self.dataset} itself)" if 0 < own < len(self.runs) else ""
-        return (f"- {names} ({self.dataset}, {size_text(self.files)}) for {len(self.runs)} runs{mixed}; without it: "
+        return (f"- {names} ({self.dataset}, {size_text(self.files)}) for {runs_text(len(self.runs))}{mixed}; without it: "
                 f"{self.avoid[0]}")
 
 
