@@ -136,14 +136,19 @@ def test_each_phase_is_logged_as_it_starts_and_ahl_counts_feature_maps_not_image
 def test_ctrl_c_to_python_m_dra_train_prints_one_line_exits_75_and_the_same_command_resumes(files, tiny_config,
                                                                                           tmp_path):
     s = spec(tiny_config, "devnet", epochs=3, iterations=3)
-    train_run(s, files, tmp_path / "straight", device="cpu")
+
+    def cmd(out):
+        return [sys.executable, "-m", "dra", "train", "--spec", json.dumps(s), "--split", str(files.split),
+                "--manifest", str(files.manifest), "--cache", str(files.cache), "--out", str(out), "--device", "cpu",
+                "--checkpoint-every", "0"]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as the workflow runs them: the same threads, the same bytes
+    straight = subprocess.run(cmd(tmp_path / "straight"), capture_output=True, text=True, env=env)
+    assert straight.returncode == 0, straight.stderr[-2000:]
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dra", "train", "--spec", json.dumps(s), "--split", str(files.split),
-           "--manifest", str(files.manifest), "--cache", str(files.cache), "--out", str(out), "--device", "cpu",
-           "--checkpoint-every", "0"]
     log = tmp_path / "log.txt"
     with open(log, "w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd(out), stdout=f, stderr=subprocess.STDOUT, env=env,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 300
         while "epoch 1/3 iteration 2/3" not in log.read_text() and proc.poll() is None and time.time() < deadline:
@@ -156,7 +161,7 @@ def test_ctrl_c_to_python_m_dra_train_prints_one_line_exits_75_and_the_same_comm
     last = text.strip().splitlines()[-1]
     assert last.startswith(f"{out}: interrupted (SIGINT) after step ") and "checkpoint" in last, text
     assert (out / CHECKPOINT).is_file() and not (out / "metrics.json").exists()
-    again = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
+    again = subprocess.run(cmd(out), capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed from the checkpoint" in again.stderr
     assert (out / "scores.csv").read_bytes() == (tmp_path / "straight" / "scores.csv").read_bytes()

@@ -96,3 +96,20 @@ def test_ctrl_c_is_counted_as_an_interruption_and_the_rerun_resumes_from_the_che
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["resumed_from"] is not None and not (run / "checkpoint.pt").exists()
     assert "runs: 1 done, 0 not run, of the 1 the configuration selects" in again.stderr, again.stderr[-2000:]
+
+
+def test_runs_that_end_whole_after_snakemake_alone_is_stopped_are_kept_not_trained_again(tmp_path):
+    study = overlay(tmp_path, select={"variants": ["devnet"], "tables": ["table1_general"], "shots": [10]},
+                    methods={"devnet": {"epochs": 4, "iterations": 3, "batch_normal": 8, "batch_anomaly": 8}})
+    log = tmp_path / "res" / "logs" / "train" / "devnet" / "demo" / "weave" / "general" / "10shot" / "seed0.log"
+    with open(tmp_path / "console.txt", "w") as console:
+        proc = subprocess.Popen([SNAKEMAKE, "--cores", "2", "all_tables", "--configfile", "config/demo.yaml", study],
+                                cwd=ROOT, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        _wait_for(log, "epoch 1/4", proc, 600)
+        proc.send_signal(signal.SIGINT)  # Snakemake alone: its running job goes on to the end
+        proc.wait(timeout=600)
+    run = tmp_path / "res" / "runs" / "devnet" / "demo" / "weave" / "general" / "10shot" / "seed0"
+    assert (run / "metrics.json").is_file(), (tmp_path / "console.txt").read_text()[-3000:]
+    dry = smk("-n", "all_tables", "--configfile", "config/demo.yaml", study)
+    assert "rule train:" not in dry.stdout, "a whole run, marked incomplete by the stop, would be trained again"
