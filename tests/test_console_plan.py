@@ -244,3 +244,13 @@ def test_a_dry_run_opens_with_the_plan_once(tmp_path):
     for _ in range(2):  # Snakemake logs its job stats twice in a dry run
         console.filter(record("run_info"))
     assert out.getvalue() == "Plan: x\n\n"
+
+
+def test_only_a_job_started_here_without_error_counts_as_ended_whole(tmp_path):
+    run = Run("devnet", "elpv", "elpv", "general", 10, 0)
+    console = Console([run], str(tmp_path), planned=lambda: [run], out=io.StringIO())
+    console.filter(record("job_info", jobid=1, rule_name="train", wildcards=wildcards(run)))
+    console.filter(record("job_info", jobid=2, rule_name="train", wildcards=wildcards(run.with_variant("dra"))))
+    console.filter(record("job_error", jobid=2, rule_name="train", log=[]))
+    # a job not started in this session may hold an earlier run's outputs, stale after an edit
+    assert [console.started_here(j) for j in (1, 2, 3)] == [True, False, False]

@@ -72,10 +72,16 @@ def failure_advice(failure, hanging):
 def finish_whole_runs():
     """Runs that ended whole after Snakemake stopped scheduling (SIGINT to Snakemake alone lets its
     running jobs end, but leaves their outputs marked incomplete, so the next invocation would train
-    them again): recorded as finished, as Snakemake would have done (its persistence API, pinned 9.27.1).
-    A run's metrics.json is written last, so a run folder holding it is whole."""
+    them again): recorded as finished, as Snakemake would have done (its persistence API, pinned
+    9.27.1). Only jobs that started in this session and reported no error: their outputs are their
+    own, and a run's metrics.json is written last, so a run folder holding it is whole.
+    """
     for job in list(workflow.dag.needrun_jobs()):
-        if job.rule.name in TRAIN_RULES and all(Path(f).is_file() for f in job.output):
+        if (
+            job.rule.name in TRAIN_RULES
+            and CONSOLE.started_here(workflow.dag.jobid(job))
+            and all(Path(f).is_file() for f in job.output)
+        ):
             workflow.async_run(workflow.persistence.finished(job))
 
 

@@ -134,6 +134,11 @@ class Console(logging.Filter):
             self.started[run] = now
             self.first_start = now if self.first_start is None else self.first_start
 
+    def started_here(self, jobid: int) -> bool:
+        """Whether the job started in this session and reported no error (its outputs, if there, are
+        its own: Snakemake removes a job's old outputs before it starts)."""
+        return jobid in self.jobs and all(f.jobid != jobid for f in self.failures)
+
     def _train_run(self, jobid: int) -> Run | None:
         rule, wildcards = self.jobs.get(jobid, ("", {}))
         return run_of(wildcards) if rule in TRAIN_RULES else None
