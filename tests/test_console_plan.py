@@ -114,8 +114,9 @@ def test_the_plan_fits_a_screen_and_names_the_edits_that_rerun_runs(tmp_path):
     _done(cfg, devnet[1], code_files=edited)
     spec = run_spec(cfg, *dra[0].words().values())
     _done(cfg, dra[0], spec=deep_merge(spec, {"params": {"iterations": 20}}))
-    (Path(dra[1].dir(cfg["paths"]["results"])) / "checkpoint.pt").write_bytes(b"x") if Path(
-        dra[1].dir(cfg["paths"]["results"])).mkdir(parents=True) is None else None
+    stopped = Path(dra[1].dir(cfg["paths"]["results"]))
+    stopped.mkdir(parents=True)
+    (stopped / "checkpoint.pt").write_bytes(b"x")
     log = Path(RUN_LOG.format(results=cfg["paths"]["results"], **dra[2].words()))
     log.parent.mkdir(parents=True)
     log.write_text("Traceback ...\nRuntimeError: boom\n")

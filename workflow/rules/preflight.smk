@@ -38,7 +38,16 @@ def planned_runs():
 
 @functools.cache
 def _jobs_by_id():
-    return {workflow.dag.jobid(job): job for job in workflow.dag.jobs}
+    return {job_id(job): job for job in workflow.dag.jobs}
+
+
+def job_id(job):
+    try:
+        return workflow.dag.jobid(job)
+    except (
+        KeyError
+    ):  # a job Snakemake numbered no id for: never logged, so never asked about
+        return None
 
 
 def dependent_runs(jobid):
@@ -79,7 +88,7 @@ def finish_whole_runs():
     for job in list(workflow.dag.needrun_jobs()):
         if (
             job.rule.name in TRAIN_RULES
-            and CONSOLE.started_here(workflow.dag.jobid(job))
+            and CONSOLE.started_here(job_id(job))
             and all(Path(f).is_file() for f in job.output)
         ):
             workflow.async_run(workflow.persistence.finished(job))
