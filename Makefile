@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo elpv test test-fast slurm-test dag clean-demo
+.PHONY: demo elpv test test-fast slurm-test dag clean-demo plan
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,10 @@ dag: $(BIN)/.installed
 
 clean-demo:
 	rm -rf results/demo data/demo
+
+# What a study will do, on one screen, before it starts (python -m dra plan): runs per table, dataset
+# and variant, what is done, what an edit reruns and why, downloads, what only a person can place.
+#   make plan CONFIG=config/studies/elpv-cpu.yaml
+CONFIG ?=
+plan: $(BIN)/.installed
+	$(BIN)/python -m dra plan $(if $(CONFIG),--configfile $(CONFIG))

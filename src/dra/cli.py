@@ -17,6 +17,7 @@ STAGES = {
     "extract": ("dra.commands.extract", "extract a dataset's raw archives safely into one folder"),
     "prepare": ("dra.commands.prepare", "convert a raw dataset into the uniform layout + manifest.csv"),
     "datasets": ("dra.commands.datasets", "list datasets: state, licence, where their files go"),
+    "plan": ("dra.commands.plan", "what a configuration will run, on one screen: runs, reruns and why, downloads"),
     "cache": ("dra.commands.cache", "decode and resize a prepared subset once into a uint8 array"),
     "split": ("dra.commands.split", "write a general or hard split (JSON) for one seed"),
     "params": ("dra.commands.params", "list each method's parameters: defaults and allowed values"),

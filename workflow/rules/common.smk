@@ -26,7 +26,6 @@ from dra.plan.config import (
 from dra.plan.configcheck import check_config, coerce
 from dra.plan import DraError
 from dra.plan.datasets import converter, downloadable, files_of
-from dra.plan.methods import METHODS
 from dra.plan.weights import IMAGENET_FILES, imagenet_path, weight_files
 from dra.plan.safeyaml import load_yaml
 from dra.plan.matrix import (
@@ -40,7 +39,7 @@ from dra.plan.matrix import (
     table_layout,
 )
 from dra.plan.runkey import Run, pattern
-from dra.plan.sources import source_files
+from dra.plan.sources import source_files, train_modules
 
 try:
     for (
@@ -165,11 +164,6 @@ def spec_json(variant, dataset, subset, setting, shots, seed):
     return json.dumps(
         spec(variant, dataset, subset, setting, shots, seed), sort_keys=True
     )
-
-
-@functools.cache
-def method_module(variant):
-    return METHODS[method_of(variant)]
 
 
 def model_consumers():
@@ -339,7 +333,7 @@ def base_model(wc):
 
 
 def q(path):
-    """A value quoted for the shell. Every value a rule puts into a shell command is quoted: `{x:q}` in
+    """A value quoted for the shell. Every value that reaches a shell command is quoted: `{x:q}` in
     the rule, or q() where an argument list is built here."""
     return shlex.quote(str(path))
 
@@ -445,7 +439,7 @@ def train_spec(wc):
 
 @signature_once
 def train_code(wc):
-    return code_digest("dra.commands.train", f"dra.methods.{method_module(wc.variant)}")
+    return code_digest(*train_modules(method_of(wc.variant)))
 
 
 def train_resource(name, scale_with_attempt=False):

@@ -1,9 +1,11 @@
 # Raw files: download (local rules: compute nodes often have no internet) and safe extraction.
 # Each real dataset declares its files in its module (dra.data.<dataset>.FILES: name, URL or none
 # for a file placed by hand, pinned SHA-256 where known); `python -m dra datasets` lists them.
-# A file with a URL is downloaded, and retried (networks fail for a while); a file only a person can
-# place is not retried: its rule fails once with the placement message (and the pre-flight,
-# preflight.smk, lists every such file before any job starts).
+# A file with a URL is downloaded (the command makes three attempts, resuming a partial file; a
+# failed download is shown once and not retried by Snakemake, which offline would only repeat the
+# error); a file only a person can place fails once with the placement message. The pre-flight
+# (preflight.smk) lists every download, with the key that does without it, and every file to place
+# before any job starts.
 for _dataset in DOWNLOADABLE:
     if raw_files(_dataset, manual=False):
 
@@ -14,7 +16,6 @@ for _dataset in DOWNLOADABLE:
                 raw_files(_dataset, manual=False),
             log:
                 at_data(runkey.DOWNLOAD_LOG).format(dataset=_dataset),
-            retries: 2
             localrule: True
             conda:
                 "../envs/train.yaml"
@@ -27,8 +28,8 @@ for _dataset in DOWNLOADABLE:
                     if f.url is not None
                 ),
             shell:
-                # the progress lines go to the console as well as to the log
-                "python -m dra download {params.dataset:q} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
+                # the progress lines go to the console as well as to the log; the outcome to the log only
+                "python -m dra download {params.dataset:q} --out {params.folder:q} {params.files} --log {log:q}"
 
     if raw_files(_dataset, manual=True):
 
@@ -49,7 +50,7 @@ for _dataset in DOWNLOADABLE:
                     f"--file {q(f.name)}" for f in files_of(_dataset) if f.url is None
                 ),
             shell:
-                "python -m dra download {params.dataset:q} --out {params.folder:q} {params.files} 2>&1 | tee {log:q}"
+                "python -m dra download {params.dataset:q} --out {params.folder:q} {params.files} --log {log:q}"
 
 
 rule extract:

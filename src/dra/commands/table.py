@@ -44,7 +44,7 @@ def run(args):
     with atomic_path(f"{args.out}.csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6f")
     write_text(f"{args.out}.md", markdown(layout, df, ranks, tests, runs, intervals))
-    write_text(f"{args.out}.tex", latex(layout, df, intervals))
+    write_text(f"{args.out}.tex", latex(layout, df, intervals, runs))
     write_text(f"{args.out}.html", to_html(layout, df, ranks, tests, runs))
     if args.cd_out:
         write_cd(args.cd_out, layout, df)

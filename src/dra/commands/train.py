@@ -1,8 +1,10 @@
 import re
+import sys
 from pathlib import Path
 
 from dra.commands import json_arg
 from dra.errors import DraError
+from dra.run.interrupt import EXIT_INTERRUPTED
 
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -37,14 +39,25 @@ def run(args):
     given = [x is not None for x in (args.target_split, args.target_manifest, args.target_cache)]
     if any(given) and not all(given):
         raise DraError("--target-split, --target-manifest and --target-cache go together")
-    from dra.run.inputs import SubsetFiles  # torch is imported only here
-    from dra.run.train import train_run
+    try:
+        from dra.run.inputs import SubsetFiles  # torch is imported only here
+        from dra.run.interrupt import Interrupted
+        from dra.run.train import train_run
+    except KeyboardInterrupt:  # while torch loads
+        print(f"{args.out}: interrupted before training started; a rerun starts over", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
     target = SubsetFiles(args.target_split, args.target_manifest, args.target_cache) if all(given) else None
-    info = train_run(spec, SubsetFiles(args.split, args.manifest, args.cache), args.out, args.external, args.device,
-                     args.checkpoint_every, args.amp, target, base_model=args.base_model,
-                     model_out=args.save_model, maps_out=args.save_maps, progress=True)
+    try:
+        info = train_run(spec, SubsetFiles(args.split, args.manifest, args.cache), args.out, args.external,
+                         args.device, args.checkpoint_every, args.amp, target, base_model=args.base_model,
+                         model_out=args.save_model, maps_out=args.save_maps, progress=True)
+    except Interrupted as e:  # one line, no traceback; the status says "run me again"
+        print(f"{args.out}: {e}", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     pixel = (f" pixel AUROC {info['pixel_auroc']:.4f} AUPRO {info['aupro']:.4f}"
              if info.get("pixel_auroc") is not None else "")
+    unit = "feature maps" if info.get("images_per_second") is None else "images"
+    rate = info.get("images_per_second") or info.get("feature_maps_per_second") or 0.0
     print(f"{args.out}: auroc {info['auroc']:.4f} aupr {info['aupr']:.4f}{pixel} in {info['seconds']:.1f} s "
-          f"({info['images_per_second']:.1f} images/s on {info['device']})")
+          f"({rate:.1f} {unit}/s on {info['device']})")

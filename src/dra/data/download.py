@@ -1,6 +1,6 @@
 """Raw files of a dataset: where they come from, where they go, how they are checked.
 
-Each dataset module declares `FILES`: a tuple of RawFile(name, url, sha256, note). A file goes to
+Each dataset module declares `FILES`: a tuple of RawFile(name, url, sha256, note, size_mb). A file goes to
 `<data>/raw/<dataset>/<name>`. With a URL it is downloaded (progress bar on stderr, an interrupted
 download resumes from its `.part` file with an HTTP Range request); with no URL (an account or a
 request is needed) the download stops with an error that says which file to put where. Wherever a
@@ -30,6 +30,7 @@ class RawFile:
     url: str | None             # None: placed by hand (an account or a request is needed)
     sha256: str | None = None   # pinned hash, where one is known
     note: str = ""              # where to get it by hand
+    size_mb: float | None = None  # about how large, where known (the pre-flight says what a download costs)
 
 
 def files_of(dataset: str) -> tuple[RawFile, ...]:
@@ -221,3 +222,13 @@ def fetch_dataset(dataset: str, folder: str | Path, only: list[str] | None = Non
     if manual:
         raise DraError("\n".join(manual))
     return done
+
+
+def size_text(files) -> str:
+    """'600 MB', '4.9 GB', or what is known of a group of files' size."""
+    known = [f.size_mb for f in files if f.size_mb]
+    if not known:
+        return "size not declared"
+    total = sum(known)
+    text = f"{total / 1000:.1f} GB" if total >= 1000 else f"{total:.0f} MB"
+    return text if len(known) == len(files) else f"at least {text}"

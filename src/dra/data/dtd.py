@@ -27,7 +27,7 @@ CATEGORIES = 47
 FILES = (
     RawFile("dtd-r1.0.1.tar.gz", "https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz", None,
             note=f"from {HOMEPAGE} (dtd-r1.0.1.tar.gz, 600 MB; or set `texture_source: synthetic` for AHL's "
-                 "variants to generate noise textures instead)"),
+                 "variants to generate noise textures instead)", size_mb=600),
 )
 
 

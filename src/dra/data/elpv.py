@@ -29,7 +29,7 @@ FILES = (
     RawFile(WHEEL, "https://files.pythonhosted.org/packages/f3/3f/"
                    "22e4483e0aa5bcc4295751e1d55112481991ca64cf97e82e88bdcb1f0afe/" + WHEEL,
             "85e31c1126ee9b48e62d3a0232c58f58b2d189b0814a45c13642fa0415af4a4c",
-            note="from PyPI (pip download elpv-dataset==1.0.0.post1 --no-deps)"),
+            note="from PyPI (pip download elpv-dataset==1.0.0.post1 --no-deps)", size_mb=91),
 )
 TYPES = ("mono", "poly")
 _TOL = 1e-6

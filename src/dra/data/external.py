@@ -31,6 +31,17 @@ BY_REQUEST = {
 }
 
 
+def without(param: str, source: str) -> str:
+    """How a run whose `param` names `source` does without that pool: the parameter's own
+    alternative where it avoids the source, and in every case a pool the user has under the source's
+    name (a dataset's `external:` map, as config/studies/elpv-cpu.yaml does for MVTec AD)."""
+    alternative = ROLES[param][1]
+    mapped = (f"map {source} to a dataset you have in the dataset's config (`external: {{{source}: <dataset>}}`)")
+    if param == "outliers" and source == "mvtecad":  # outlier_source: mvtecad is this source itself
+        return mapped
+    return f"{alternative}; or {mapped}"
+
+
 def named_source(params: dict) -> tuple[str, str] | None:
     """(parameter, source) of the first parameter that names an external pool, if any."""
     for key in ROLES:

@@ -26,7 +26,8 @@ CLASSES = ("barretts", "barretts-short-segment", "esophagitis-a", "esophagitis-b
 
 FILES = (
     RawFile("hyper-kvasir-labeled-images.zip",
-            "https://datasets.simula.no/downloads/hyper-kvasir/hyper-kvasir-labeled-images.zip", None),
+            "https://datasets.simula.no/downloads/hyper-kvasir/hyper-kvasir-labeled-images.zip", None,
+            size_mb=3900),
 )
 
 

@@ -19,7 +19,7 @@ FILES = (
             "https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/"
             "mvtec_anomaly_detection.tar.xz",
             "cf4313b13603bec67abb49ca959488f7eedce2a9f7795ec54446c649ac98cd3d",
-            note=f"from {HOMEPAGE} (free registration; 4.9 GB)"),
+            note=f"from {HOMEPAGE} (free registration; 4.9 GB)", size_mb=4900),
 )
 
 # Paper Table 5 (train normal, test normal, anomalies); totals 3,629 / 467 / 1,258.

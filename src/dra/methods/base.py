@@ -112,8 +112,16 @@ class Method(nn.Module):
         raise NotImplementedError
 
     def images_per_step(self, data: RunData) -> int:
-        """Images pushed through the network per step on this data (for images/second and images seen)."""
+        """Images pushed through the network per step on this data (for images/second and images seen;
+        a method whose steps push something else counts that, named by THROUGHPUT_UNIT)."""
         raise NotImplementedError
+
+    #: what images_per_step counts: images through the network, as every method but AHL
+    THROUGHPUT_UNIT = "images"
+
+    def step_text(self, data: RunData) -> str:
+        """What one step does, for the run's log."""
+        return f"{self.images_per_step(data)} {self.THROUGHPUT_UNIT}"
 
     def iterations_per_epoch(self, data: RunData) -> int:
         """Steps per epoch; the config's fixed `iterations` unless a method defines an epoch otherwise."""

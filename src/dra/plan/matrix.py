@@ -2,14 +2,15 @@
 
 An artefact (table or figure) is sections of rows x columns (variants x shots). The config's
 `select:` narrows every artefact to the datasets, variants, shots and settings it names (and `tables`
-to the artefacts it names); an artefact left without cells is dropped, unless `select.tables` asked
-for it by name. A dataset of the user's own (`layout:` in its config) joins the general sections
+to the artefacts it names); an artefact left without cells is dropped (`empty_selected` names those
+`select.tables` asked for, which the workflow notes in one line each). A dataset of the user's own (`layout:` in its config) joins the general sections
 (and, where it lists hard classes, the hard sections) of every artefact with `user_datasets: true`.
 
 Used by the Snakefile at parse time, so it stays cheap and imports neither torch nor pandas."""
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from dra.plan.config import DEFAULT_CONFIG, dataset_config, is_unsupervised, load_config, subsets, variant_spec
@@ -181,21 +182,38 @@ def table_runs(cfg: dict, name: str) -> list[Run]:
 
 
 def runs_by_artefact(cfg: dict) -> dict[str, list[Run]]:
-    """The artefacts the selection covers (those with cells; a name `select.tables` asks for must
-    have some), each with its runs, in the config's order."""
+    """The artefacts the selection covers (those with cells), each with its runs, in the config's
+    order. If `select.tables` names artefacts and none has a cell, that is an error."""
     sel = selection(cfg)
     out = {}
     for name in artefacts_declared(cfg):
         if not _selected(sel, "tables", name):
             continue
         runs = table_runs(cfg, name)
-        if not runs:
-            if sel.get("tables"):
-                raise DraError(f"config select: {name} has no cells for this selection ({_describe(sel)}); "
-                               "widen the selection or leave it out of select.tables")
-            continue
-        out[name] = runs
+        if runs:
+            out[name] = runs
+    if sel.get("tables") and not out:
+        raise DraError(f"config select: none of the tables {sel['tables']} has cells for this selection "
+                       f"({_describe(sel)}); widen the selection")
     return out
+
+
+def empty_selected(cfg: dict, by_artefact: dict | None = None) -> list[str]:
+    """One line for each artefact `select.tables` names that the selection leaves without cells (it
+    is not built), saying why."""
+    sel = selection(cfg)
+    by_artefact = runs_by_artefact(cfg) if by_artefact is None else by_artefact
+    return [f"select.tables: {name} has no cells for this selection ({_describe(sel)}): not built"
+            + _why_empty(cfg, name) for name in sel.get("tables") or [] if name not in by_artefact]
+
+
+def _why_empty(cfg: dict, name: str) -> str:
+    """'; bottles lists no hard classes' where a hard table is empty because its datasets have none."""
+    spec, sel = artefact(cfg, name), selection(cfg)
+    if not sel.get("datasets") or not any(s["setting"] == "hard" for s in spec["sections"]):
+        return ""
+    bare = [d for d in sel["datasets"] if not dataset_config(cfg, d).get("hard")]
+    return f" ({', '.join(bare)} list{'s' if len(bare) == 1 else ''} no hard classes)" if bare else ""
 
 
 def artefacts(cfg: dict) -> list[str]:
@@ -224,22 +242,61 @@ def dataset_labels(cfg: dict, datasets) -> dict[str, str]:
     return {d: cfg["datasets"][d].get("label", d) for d in datasets}
 
 
+# scaled by `budget` and stated as the training length: not listed again as overrides
+BUDGETED = ("epochs", "finetune_epochs")
+
+
+def protocol_params(cfg: dict, variant: str, dataset: str) -> dict | None:
+    """The parameters the paper's protocol (config/config.yaml alone) gives a variant on a dataset; on
+    a dataset it does not have, its parameters where nothing is set per dataset. None for a variant
+    it does not have."""
+    ref = _paper_protocol()
+    if variant not in ref["variants"]:
+        return None
+    if dataset in ref["datasets"] and dataset not in user_datasets(ref):
+        return variant_spec(ref, variant, dataset)["params"]
+    known = {d: c for d, c in ref["datasets"].items() if d not in user_datasets(ref)}
+    probe = {**ref, "datasets": {**known, dataset: {"image_size": 0}}}
+    return variant_spec(probe, variant, dataset)["params"]
+
+
+def overrides(cfg: dict, variant: str, dataset: str, params: dict) -> dict:
+    """{parameter: (ours, the protocol's)} for every parameter a config sets away from the protocol
+    (the training length aside: the budget and the epochs say it)."""
+    ref = protocol_params(cfg, variant, dataset)
+    if ref is None:
+        return {}
+    return {k: (v, ref.get(k)) for k, v in params.items() if k not in BUDGETED and v != ref.get(k)}
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def provenance(cfg: dict, runs: list[Run]) -> dict:
     """What a table or the report says was run: datasets, variants, seeds, budget, weights, image
-    sizes (per dataset and variant where a method has its own), training length per variant."""
+    sizes (per dataset and variant where a method has its own), training length per variant, every
+    parameter set away from the paper's protocol per variant, and AHL's textures."""
     datasets = list(dict.fromkeys(r.dataset for r in runs))
     variants = list(dict.fromkeys(r.variant for r in runs))
-    sizes, epochs = {}, {}
+    sizes, epochs, changed, textures = {}, {}, {}, {}
     for v, d in dict.fromkeys((r.variant, r.dataset) for r in runs):
         s = variant_spec(cfg, v, d)
         sizes.setdefault(d, set()).add(s["image_size"])
         epochs.setdefault(v, set()).add(s["params"]["epochs"])
+        for k, (ours, ref) in overrides(cfg, v, d, s["params"]).items():
+            changed.setdefault(v, {}).setdefault(k, [set(), _text(ref)])[0].add(_text(ours))
+        if "texture_source" in s["params"]:
+            textures.setdefault(v, set()).add(s["params"]["texture_source"])
     return {
         "datasets": dataset_labels(cfg, datasets), "variants": variants,
         "seeds": sorted({r.seed for r in runs}), "budget": float(cfg.get("budget", 1.0)),
         "weights": cfg.get("weights", "imagenet"),
         "image_sizes": {d: sorted(s) for d, s in sizes.items()},
         "epochs": {v: sorted(e) for v, e in epochs.items()},
+        "overrides": {v: {k: ["/".join(sorted(ours)), ref] for k, (ours, ref) in ks.items()}
+                      for v, ks in changed.items()},
+        "textures": {v: sorted(t) for v, t in textures.items()},
         "runs": len(runs),
     }
 

@@ -109,6 +109,7 @@ class Run:
 # --- path templates ------------------------------------------------------------------------------
 RUN_DIR = "{results}/runs/{variant}/{dataset}/{subset}/{setting}/{shots}shot/seed{seed}"
 RUN_FILES = {"scores": "scores.csv", "metrics": "metrics.json", "model": "model.pt", "maps": "maps.npz"}
+CHECKPOINT = "checkpoint.pt"  # in the run folder while the run is unfinished (dra.run.checkpoint)
 RUN_SCORES = RUN_DIR + "/scores.csv"
 RUN_METRICS = RUN_DIR + "/metrics.json"
 RUN_MODEL = RUN_DIR + "/model.pt"

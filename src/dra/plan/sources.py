@@ -61,3 +61,30 @@ def source_files(*roots: str, project: Path | None = None) -> tuple[str, ...]:
     package_dir = PACKAGE_DIR if project is None else Path(project) / "src" / PACKAGE
     files = sorted(module_file(m, package_dir) for m in closure(*roots, package_dir=package_dir))
     return tuple(str(f.relative_to(project)) if project is not None else str(f) for f in files)
+
+
+PROJECT = PACKAGE_DIR.parents[1]  # the checkout holding src/<package>
+
+
+def train_modules(method: str) -> tuple[str, ...]:
+    """The roots of a training run's code: the train command and its method's module. The workflow
+    reruns a run when a file of their closure changes; the run records each file's digest."""
+    from dra.plan.methods import module_name
+
+    return ("dra.commands.train", module_name(method))
+
+
+@lru_cache(maxsize=None)
+def file_digests(*roots: str, project: Path | None = None) -> dict[str, str]:
+    """{file of the closure, relative to the project: the first 16 hex digits of its SHA-256}."""
+    import hashlib
+
+    project = PROJECT if project is None else Path(project)
+    return {f: hashlib.sha256((project / f).read_bytes()).hexdigest()[:16]
+            for f in source_files(*roots, project=project)}
+
+
+def changed_files(recorded: dict, roots: tuple[str, ...], project: Path | None = None) -> list[str]:
+    """The files of the closure whose digest differs from the one recorded (or that appeared or went)."""
+    now = file_digests(*roots, project=project)
+    return sorted(f for f in set(now) | set(recorded) if now.get(f) != recorded.get(f))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from dra.errors import DraError
+from dra.escape import markdown_text
 
 NEEDED = ["table", "dataset", "subset", "setting", "variant", "shots", "mean", "std", "n", "paper_mean",
           "paper_std", "diff", "flagged"]
@@ -54,8 +55,21 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
 
 def flagged(cells: pd.DataFrame) -> pd.DataFrame:
     sel = cells[cells["flagged"].astype(bool) & cells["paper_mean"].notna() & ~not_comparable(cells)]
-    return sel.sort_values(["table", "diff"], key=lambda c: c.abs() if c.name == "diff" else c,
-                           ascending=[True, False], kind="stable")[FLAGGED_COLUMNS].reset_index(drop=True)
+    sel = sel.sort_values(["table", "diff"], key=lambda c: c.abs() if c.name == "diff" else c,
+                          ascending=[True, False], kind="stable")
+    labels = [c for c in ("variant_label", "dataset_label") if c in sel]
+    return sel[FLAGGED_COLUMNS + labels].reset_index(drop=True)
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The flagged cells as the tables name them (the paper's names for variants and datasets, where the
+    table CSVs carry them), every text escaped for a Markdown table."""
+    out = frame.copy()
+    for name in ("variant", "dataset"):
+        if f"{name}_label" in out:
+            labels = out.pop(f"{name}_label")
+            out[name] = [label if isinstance(label, str) and label else own for label, own in zip(labels, out[name])]
+    return out.map(lambda x: markdown_text(x) if isinstance(x, str) else x)
 
 
 def markdown(summary_df: pd.DataFrame, flagged_df: pd.DataFrame) -> str:
@@ -65,8 +79,8 @@ def markdown(summary_df: pd.DataFrame, flagged_df: pd.DataFrame) -> str:
              f"{total} cells have both our number and the paper's; {n_flagged} differ by more than twice the "
              "larger std (at least 0.01)." + (f" {apart} more have the paper's number but runs that deviate from "
                                               "its protocol: not comparable, never flagged." if apart else ""),
-             "", summary_df.to_markdown(index=False, floatfmt=".3f")]
+             "", _shown(summary_df).to_markdown(index=False, floatfmt=".3f")]
     if n_flagged:
         parts += ["", "## Flagged cells (largest difference first, per table)", "",
-                  flagged_df.to_markdown(index=False, floatfmt=".3f")]
+                  _shown(flagged_df).to_markdown(index=False, floatfmt=".3f")]
     return "\n".join(parts) + "\n"

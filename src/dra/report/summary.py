@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dra.escape import rst_text
+from dra.escape import markdown_text, rst_text
 from dra.report.reproduction import summary as reproduction_summary
+from dra.report.tables import settings_lines
 
 
 def facts(plan: dict, runs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -24,6 +25,7 @@ def facts(plan: dict, runs: pd.DataFrame) -> list[tuple[str, str]]:
         ("Budget", f"{p['budget']:g} x each method's epochs: " + _epochs(p["epochs"])),
         ("Weights", p["weights"]),
         ("Image sizes", ", ".join(f"{names.get(d, d)} {'/'.join(map(str, s))} px" for d, s in p["image_sizes"].items())),
+        *[tuple(line.split(": ", 1)) for line in settings_lines(p, epochs=False)],
         ("Runs", f"{n_done} done, {len(expected) - n_done} missing, of {len(expected)}"
          + (" (partial: tables and figures show the runs done so far)" if plan.get("partial") else "")),
         ("Code", ", ".join(commits) or "(no run yet)"),
@@ -65,7 +67,7 @@ def _against_paper(tables: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def markdown(plan: dict, runs: pd.DataFrame, tables: pd.DataFrame | None) -> str:
-    parts = ["# What was run", ""] + [f"- **{k}**: {v}" for k, v in facts(plan, runs)]
+    parts = ["# What was run", ""] + [f"- **{markdown_text(k)}**: {markdown_text(v)}" for k, v in facts(plan, runs)]
     if tables is not None and len(tables):
         s, text = _against_paper(tables)
         parts += ["", "## Against the paper", "", text, "", s.to_markdown(index=False, floatfmt=".3f")]

@@ -25,7 +25,7 @@ CELL_COLUMNS = ["table", "dataset", "subset", "setting", "variant", "shots", "me
                 "values", "missing_seeds", "paper_mean", "paper_std", "diff", "flagged", "best",
                 "deviations", "deviation_codes", "comparison",
                 "lo", "hi", "vs_best_diff", "vs_best_lo", "vs_best_hi", "below_best",
-                "class_auroc", "class_spread", "classes_below_half"]
+                "class_auroc", "class_spread", "classes_below_half", "variant_label", "dataset_label"]
 METRIC_LABELS = {"auroc": "AUROC", "aupr": "AUPR", "pixel_auroc": "pixel AUROC", "aupro": "AUPRO"}
 LEGEND = ("Cells: ours (mean ± population std over seeds; one seed: its value) / paper (difference); best of ours "
           "per row, metric and shot count in bold; ! marks a difference beyond twice the larger std (at least 0.01).")
@@ -72,6 +72,9 @@ def cells(layout: dict, runs: pd.DataFrame, paper: pd.DataFrame, reps: Replicate
     df = add_deviations(df, layout, runs)
     df = add_intervals(df, layout, reps)
     df = add_class_spread(df, layout, runs)
+    # the names the table shows, so that what reads the CSV (the reproduction table) shows them too
+    df["variant_label"] = df["variant"].map(lambda v: layout.get("labels", {}).get(v, v))
+    df["dataset_label"] = df["dataset"].map(lambda d: layout.get("dataset_labels", {}).get(d, d))
     return df[CELL_COLUMNS]
 
 
@@ -407,9 +410,33 @@ def provenance_lines(layout: dict, runs: pd.DataFrame) -> list[str]:
                      f"weights: {p['weights']}")
         lines.append("Image sizes: " + ", ".join(f"{p['datasets'].get(d, d)} {'/'.join(map(str, s))} px"
                                                   for d, s in p["image_sizes"].items()))
+        lines += settings_lines(p, labels)
     lines.append(f"Runs: {len(runs)} done" + (f", {expected - len(runs)} missing, of {expected}" if expected else ""))
     if commits:
         lines.append("Code: " + ", ".join(commits))
+    return lines
+
+
+TEXTURES = {"dtd": "DTD images", "synthetic": "generated noise (texture_source: synthetic)"}
+
+
+def settings_lines(p: dict, labels: dict | None = None, epochs: bool = True) -> list[str]:
+    """The training length per variant (with `epochs`), the parameters set away from the paper's
+    protocol per variant, and AHL's textures: what a reader needs to weigh a number (a tenth of the
+    steps per epoch is not the paper's training)."""
+    labels = labels or {}
+    lines = []
+    if epochs and p.get("epochs"):
+        lines.append("Epochs: " + ", ".join(f"{labels.get(v, v)} {'/'.join(map(str, e))}" for v, e in p["epochs"].items()))
+    over = p.get("overrides") or {}
+    if over:
+        lines.append("Set away from the paper's protocol (ours, the protocol's in brackets): " + "; ".join(
+            f"{labels.get(v, v)}: " + ", ".join(f"{k} {ours} ({ref})" for k, (ours, ref) in ks.items())
+            for v, ks in over.items()))
+    tex = p.get("textures") or {}
+    if tex:
+        lines.append("AHL's pseudo-anomaly textures: " + "; ".join(
+            f"{labels.get(v, v)}: {', '.join(TEXTURES.get(t, t) for t in ts)}" for v, ts in tex.items()))
     return lines
 
 
@@ -455,13 +482,17 @@ def _md_frame(frame: pd.DataFrame, floatfmt: str) -> str:
     return text.to_markdown(index=False, floatfmt=floatfmt)
 
 
-def latex(layout: dict, df: pd.DataFrame, intervals: bool | None = None) -> str:
+def latex(layout: dict, df: pd.DataFrame, intervals: bool | None = None, runs: pd.DataFrame | None = None) -> str:
+    """The tabular, its caption and legends as comments above it and, given the runs, the same
+    provenance as the Markdown's footer as comments below it (a LaTeX comment shows nothing in the
+    document, and the file stays one tabular to \\input)."""
     intervals = layout.get("intervals", False) if intervals is None else intervals
     w = wide(df, "latex", layout.get("labels"), layout.get("dataset_labels"), intervals)
     heads = 2 if "Setting" in w.columns else 1
     body = w.to_latex(index=False, escape=False, column_format="l" * heads + "c" * (w.shape[1] - heads))
     notes = "".join(f"% {latex_text(line)}\n" for line in legend_lines(df, intervals))
-    return f"% {latex_text(layout['caption'])}\n" + notes + body
+    footer = "".join(f"% {latex_text(line)}\n" for line in provenance_lines(layout, runs)) if runs is not None else ""
+    return f"% {latex_text(layout['caption'])}\n" + notes + body + footer
 
 
 HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:1em;color:#222}

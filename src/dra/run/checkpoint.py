@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CHECKPOINT = "checkpoint.pt"
+from dra.plan.runkey import CHECKPOINT  # noqa: F401 - the run key owns every path
 CHECKPOINT_KEYS = ("key", "phase", "epoch", "iteration", "lrs", "train_seconds", "model", "opt", "sched", "rng",
                    "samplers")
 

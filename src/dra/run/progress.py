@@ -1,4 +1,4 @@
-"""Training progress on stderr (the run's log): epoch, iteration, loss, images/s and an ETA."""
+"""Training progress on stderr (the run's log): epoch, iteration, loss, throughput and an ETA."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import time
 
 import torch
 
+from dra.progress import duration
+
+__all__ = ["Progress", "duration"]
+
 
 class Progress:
     """About twenty lines a run and at least one a minute; by hand (`progress`, a terminal) a bar
-    redrawn in place."""
+    redrawn in place. `per_step` units go through the network per step (`unit`: images for every
+    method but AHL, whose steps push cached feature maps through its heads)."""
 
-    def __init__(self, total: int, done: int, images_per_step: int, bar: bool = False, phase: str = ""):
-        self.total, self.start_done, self.images = max(total, 1), done, images_per_step
+    def __init__(self, total: int, done: int, per_step: int, bar: bool = False, phase: str = "",
+                 unit: str = "images"):
+        self.total, self.start_done, self.per_step, self.unit = max(total, 1), done, per_step, unit
         self.bar = bar and sys.stderr.isatty()
         self.phase = f"{phase} " if phase else ""
         self.t0 = self.last = time.perf_counter()
@@ -27,7 +33,7 @@ class Progress:
         rate = (done - self.start_done) / max(now - self.t0, 1e-9)
         eta = (self.total - done) / rate if rate else float("nan")
         text = (f"{self.phase}epoch {epoch + 1}/{epochs} iteration {it}/{its} loss {float(loss.detach()):.4f} "
-                f"{rate * self.images:.1f} images/s eta {duration(eta)}")
+                f"{rate * self.per_step:.1f} {self.unit}/s eta {duration(eta)}")
         if self.bar:
             filled = int(30 * done / self.total)
             sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} {text}   ")
@@ -36,10 +42,3 @@ class Progress:
         else:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
-
-
-def duration(seconds: float) -> str:
-    if seconds != seconds:  # nan
-        return "?"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"

@@ -15,7 +15,9 @@ from dra.errors import DraError
 from dra.evaluate import metrics
 from dra.fsutil import remove_stale_temporaries
 from dra.plan.config import digest
+from dra.plan.sources import file_digests, train_modules
 from dra.run.checkpoint import CHECKPOINT
+from dra.run.interrupt import Interrupted, StopRequest
 from dra.run.inputs import SubsetFiles, check_spec, check_target, load_run
 from dra.run.localization import DEFAULT as LOC_DEFAULT
 from dra.run.localization import masks_at, pixel_metrics
@@ -44,13 +46,26 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
               checkpoint_every: int = 0, amp: str = "auto", target: SubsetFiles | None = None,
               base_model: Path | None = None, model_out: Path | None = None, maps_out: Path | None = None,
               progress: bool = False) -> dict:
-    """Train on the split's data and score its test set. With `target` (cross-domain, paper Table 9):
+    """Train on the split's data and score its test set (a SIGINT or SIGTERM stops it with
+    Interrupted, dra.run.interrupt). With `target` (cross-domain, paper Table 9):
     after the run's own training, fine-tune for the variant's `finetune_epochs` on the target's
     normals only (no labeled anomalies) and score the target's test set instead. `base_model`: the
     trained model an AHL run builds on; `model_out`: where to keep this run's model; `maps_out`:
     where to save every test map."""
+    stop = StopRequest()
+    with stop.installed():
+        try:
+            return _train_run(spec, own, Path(out), external, device, checkpoint_every, amp, target, base_model,
+                              model_out, maps_out, progress, stop)
+        except KeyboardInterrupt:  # while loading or setting up: nothing trained, nothing to save
+            kept = (f"the checkpoint {Path(out) / CHECKPOINT} from earlier stays and a rerun resumes from it"
+                    if (Path(out) / CHECKPOINT).is_file() else "a rerun starts over")
+            raise Interrupted(f"interrupted ({stop.name()}) before training started; {kept}") from None
+
+
+def _train_run(spec, own, out, external, device, checkpoint_every, amp, target, base_model, model_out, maps_out,
+               progress, stop) -> dict:
     t0 = time.perf_counter()
-    out = Path(out)
     spec = check_spec(spec, str(out))
     check_target(spec, target, str(out))
     out.mkdir(parents=True, exist_ok=True)
@@ -63,16 +78,31 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
     key = None if target is None else digest([spec, target_split])  # a checkpoint of this source/target pair only
 
     def trainer() -> Trainer:
-        return Trainer(spec, data, out, dev, checkpoint_every, use_amp, finetune=finetune, key=key, progress=progress)
+        return Trainer(spec, data, out, dev, checkpoint_every, use_amp, finetune=finetune, key=key, progress=progress,
+                       stop=stop)
 
     run = trainer()
     try:
         run.maybe_resume()
     except RestoreFailed:
         run = trainer()
-    run.fit()
+    try:
+        run.fit()
+    except KeyboardInterrupt:  # a second signal in the middle of a step
+        raise run.interrupted("training") from None
     localization = spec.get("localization")
-    scores, maps = run.score(localization, keep_maps=maps_out is not None)
+    try:
+        scores, maps = run.score(localization, keep_maps=maps_out is not None)
+    except KeyboardInterrupt:
+        raise run.interrupted("scoring") from None
+    with stop.deferred():  # the outputs are written whole: a signal now lets the run finish
+        return _finish(spec, run, scores, maps, own, out, external, target, target_split, split, model_out, maps_out,
+                       use_amp, dev, t0, data)
+
+
+def _finish(spec, run, scores, maps, own, out, external, target, target_split, split, model_out, maps_out, use_amp,
+            dev, t0, data) -> dict:
+    localization = spec.get("localization")
     test = run.data  # the last phase's data: the target's test set in a cross-domain run
     where = str(out)
     if np.ptp(scores["score"]) == 0:
@@ -83,13 +113,15 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
     pixel = localisation(maps, test, run.model, spec)
     phases = run.summary()
     steps = sum(ph["iterations"] for ph in phases)
-    images = sum(ph["images_seen"] for ph in phases)
+    unit = run.model.THROUGHPUT_UNIT.replace(" ", "_")  # images; AHL: feature_maps, not comparable
+    seen = sum(ph[f"{unit}_seen"] for ph in phases)
     p = spec["params"]
     info = {
         **result,
         "seconds": time.perf_counter() - t0,
         "train_seconds": run.train_seconds,
-        "images_per_second": images / run.train_seconds if run.train_seconds else None,
+        "images_per_second": None, "images_seen": None,
+        f"{unit}_per_second": seen / run.train_seconds if run.train_seconds else None,
         "peak_memory_mb": peak_memory_mb(dev),
         "device": device_name(dev),
         "device_type": dev.type,
@@ -98,7 +130,7 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
         **pixel,
         "localization": {**LOC_DEFAULT, **(localization or {})} if pixel["pixel_auroc"] is not None else None,
         "amp": "bf16" if use_amp else "off",
-        "epochs": sum(ph["epochs"] for ph in phases), "iterations": steps, "images_seen": images,
+        "epochs": sum(ph["epochs"] for ph in phases), "iterations": steps, f"{unit}_seen": seen,
         "phases": phases,
         "lr_per_epoch": run.lrs,
         "resumed_from": run.resumed_from,
@@ -113,6 +145,8 @@ def train_run(spec: dict, own: SubsetFiles, out: Path, external: list[Path] = ()
         "target_manifest_sha256": None if target_split is None else target_split["manifest_sha256"],
         "scores_sha256": scores_sha256,
         "git_commit": git_commit(), "versions": versions(),
+        # each file of the run's code by digest: a plan names the files whose edit reruns it
+        "code_files": file_digests(*train_modules(spec["method"])),
         "config_digest": run.key, "spec": spec,
     }
     if maps_out is not None:

@@ -18,6 +18,8 @@ from dra.plan.config import digest
 from dra.run.checkpoint import CHECKPOINT, read_checkpoint, rng_state, seed_everything, set_rng_state, warn
 from dra.run.localization import DEFAULT as LOC_DEFAULT
 from dra.run.localization import for_metrics, metric_size
+from dra.progress import Meter, say
+from dra.run.interrupt import Interrupted, StopRequest
 from dra.run.progress import Progress
 from dra.run.schedule import make_optimizer
 from dra.fsutil import atomic_path, ensure_free, nbytes_of
@@ -39,13 +41,16 @@ class Phase:
 class Trainer:
     """Trains the run's method through its phases: phase 0 on the run's data for `epochs`, then, with a
     `finetune` data set, phase 1 on it for `finetune_epochs` (a fresh optimiser and schedule, the
-    model carried over). Epoch and iteration count within the current phase; the phase is saved too."""
+    model carried over). Epoch and iteration count within the current phase; the phase is saved too.
+    A stop request (`stop`: SIGINT, SIGTERM) is honoured at the end of a step: checkpoint, then
+    Interrupted."""
 
     def __init__(self, spec: dict, data: RunData, out: Path, device: torch.device, checkpoint_every: int = 0,
                  amp: bool = False, finetune: RunData | None = None, key: str | None = None,
-                 progress: bool = False):
+                 progress: bool = False, stop: StopRequest | None = None):
         self.spec, self.out, self.device = spec, Path(out), device
         self.progress = progress
+        self.stop = stop or StopRequest()
         self.params = spec["params"]
         self.phases = [Phase("train", data, self.params["epochs"])]
         if finetune is not None:
@@ -58,11 +63,15 @@ class Trainer:
         self.model = method_class(spec["method"])(self.params, data, self.gen).to(device)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
+        labeled = 0 if data.anomaly is None else len(data.anomaly)
+        say(f"setup: {spec['method']} on {len(data.normal):,} train normals and {labeled} labeled anomalies at "
+            f"{data.image_size} px")
         self.model.begin(data)
         self.opt, self.sched = make_optimizer(self.model, self.params)
         self.key = key or digest(spec)
         self.epoch, self.iteration, self.lrs, self.train_seconds = 0, 0, [], 0.0
         self.resumed_from = None
+        self.final: dict | None = None  # the state when training ended, kept while the test set is scored
 
     @property
     def data(self) -> RunData:
@@ -86,18 +95,23 @@ class Trainer:
         out = []
         for k, ph in enumerate(self.phases):
             its = ph.epochs * self.iterations(k)
+            unit = self.model.THROUGHPUT_UNIT.replace(" ", "_")
             out.append({"phase": ph.name, "epochs": ph.epochs, "iterations": its,
-                        "images_seen": its * self.model.images_per_step(ph.data),
+                        f"{unit}_seen": its * self.model.images_per_step(ph.data),
                         "n_train_normal": len(ph.data.normal),
                         "n_labeled": 0 if ph.data.anomaly is None else len(ph.data.anomaly)})
         return out
 
     # --- checkpoints ----------------------------------------------------------------------
-    def save(self) -> None:
-        state = {"key": self.key, "phase": self.phase, "epoch": self.epoch, "iteration": self.iteration,
-                 "lrs": self.lrs, "train_seconds": self.train_seconds, "model": self.model.state_dict(),
-                 "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen),
-                 "samplers": self.model.sampler_state(), "extra": self.model.extra_state()}
+    def state(self) -> dict:
+        """Everything a checkpoint holds, as of now (the tensors themselves, not copies)."""
+        return {"key": self.key, "phase": self.phase, "epoch": self.epoch, "iteration": self.iteration,
+                "lrs": list(self.lrs), "train_seconds": self.train_seconds, "model": self.model.state_dict(),
+                "opt": self.opt.state_dict(), "sched": self.sched.state_dict(), "rng": rng_state(self.gen),
+                "samplers": self.model.sampler_state(), "extra": self.model.extra_state()}
+
+    def save(self, state: dict | None = None) -> None:
+        state = self.state() if state is None else state
         ensure_free(self.out, nbytes_of(state) + (1 << 20), f"the checkpoint {CHECKPOINT}")
         with atomic_path(self.out / CHECKPOINT) as tmp:
             torch.save(state, tmp)
@@ -131,6 +145,7 @@ class Trainer:
             raise RestoreFailed from None
         self.resumed_from = (self.phase, self.epoch, self.iteration) if len(self.phases) > 1 else (
             self.epoch, self.iteration)
+        say(f"resumed from the checkpoint {path} after {self.where()}")
         return True
 
     # --- the loop ---------------------------------------------------------------------------
@@ -143,8 +158,33 @@ class Trainer:
         while True:
             self.fit_phase()
             if self.phase + 1 == len(self.phases):
-                return
+                break
             self.begin_phase(self.phase + 1)
+        # scoring changes no training state but may draw from the generator: an interruption while
+        # scoring checkpoints this state, from which a rerun scores exactly as this run would have
+        self.final = self.state()
+
+    def where(self) -> str:
+        """'step 13 of 32' (of phase finetune): how far training is."""
+        its = [self.iterations(k) for k in range(len(self.phases))]
+        done = sum(self.phases[k].epochs * its[k] for k in range(self.phase)) + self.epoch * its[self.phase] + self.iteration
+        total = sum(ph.epochs * n for ph, n in zip(self.phases, its))
+        return f"step {done} of {total}" + (f" (phase {self.phases[self.phase].name})" if len(self.phases) > 1 else "")
+
+    def interrupted(self, during: str) -> Interrupted:
+        """The stop request honoured: the checkpoint written where the state is whole (at the end of a
+        step, or training's end while scoring), the one line that says so."""
+        name = self.stop.name()
+        state = self.final if during == "scoring" else (self.state() if during == "step end" else None)
+        if state is not None:
+            self.save(state)
+            at = f"after {self.where()}" if during == "step end" else "while scoring, training done"
+            return Interrupted(f"interrupted ({name}) {at}: checkpoint {self.out / CHECKPOINT} written; the same "
+                               "command resumes from it")
+        kept = (f"its checkpoint {self.out / CHECKPOINT} from earlier stays and a rerun resumes from it"
+                if (self.out / CHECKPOINT).is_file() else "no checkpoint yet, so a rerun starts over")
+        return Interrupted(f"interrupted ({name}) in the middle of training, after {self.where()}, where no "
+                           f"checkpoint can be whole; {kept}")
 
     def step(self, batch: tuple | None = None) -> torch.Tensor:
         """One optimiser step: the method's loss on a batch it draws and augments itself (training),
@@ -170,26 +210,38 @@ class Trainer:
         steps_done = sum(self.phases[k].epochs * self.iterations(k) for k in range(self.phase))
         steps_done += self.epoch * iterations + self.iteration
         total = sum(self.phases[k].epochs * self.iterations(k) for k in range(len(self.phases)))
-        log = Progress(total, steps_done, self.model.images_per_step(self.data), bar=self.progress,
-                       phase=self.phases[self.phase].name if len(self.phases) > 1 else "")
+        name = self.phases[self.phase].name
+        per_step, unit = self.model.images_per_step(self.data), self.model.THROUGHPUT_UNIT
+        left = total - steps_done
+        say(f"{name}: {epochs} epochs x {iterations} iterations, {left} of {total} steps to go, "
+            f"{self.model.step_text(self.data)} a step")
+        log = Progress(total, steps_done, per_step, bar=self.progress,
+                       phase=name if len(self.phases) > 1 else "", unit=unit)
         while self.epoch < epochs:
-            if self.iteration == 0:
-                self.sched.epoch_start()
-                self.lrs.append(self.sched.lr())
-            self.model.train()
+            with self.stop.deferred():  # a signal from here on is honoured where the state is whole
+                if self.iteration == 0:
+                    self.sched.epoch_start()
+                    self.lrs.append(self.sched.lr())
+                self.model.train()
             while self.iteration < iterations:
-                t = time.perf_counter()
-                loss = self.step()
-                self.train_seconds += time.perf_counter() - t
-                self.iteration += 1
-                steps_done += 1
-                log.step(steps_done, self.epoch, epochs, self.iteration, iterations, loss)
-                # a method whose step is a whole epoch (AHL) is saved after each one
-                every = 1 if self.model.STEP_IS_EPOCH else self.checkpoint_every
-                if self.checkpoint_every and steps_done % every == 0:
-                    self.save()
-            self.sched.epoch_end()
-            self.epoch, self.iteration = self.epoch + 1, 0
+                with self.stop.deferred():
+                    t = time.perf_counter()
+                    loss = self.step()
+                    self.train_seconds += time.perf_counter() - t
+                    self.iteration += 1
+                    steps_done += 1
+                    log.step(steps_done, self.epoch, epochs, self.iteration, iterations, loss)
+                    # a method whose step is a whole epoch (AHL) is saved after each one
+                    every = 1 if self.model.STEP_IS_EPOCH else self.checkpoint_every
+                    if self.checkpoint_every and steps_done % every == 0 and not self.stop.requested:
+                        self.save()
+                if self.stop.requested:
+                    raise self.interrupted("step end")
+            with self.stop.deferred():
+                self.sched.epoch_end()
+                self.epoch, self.iteration = self.epoch + 1, 0
+            if self.stop.requested:
+                raise self.interrupted("step end")
 
     @torch.no_grad()
     def score(self, localization: dict | None = None, keep_maps: bool = False) -> tuple[dict, dict]:
@@ -203,6 +255,7 @@ class Trainer:
         n, bs = len(self.data.test), self.params["test_batch"]
         parts: dict[str, list] = {}
         metric, full = [], []
+        meter = Meter("scoring", n, "test images")
         for start in range(0, n, bs):
             idx = torch.arange(start, min(start + bs, n))
             with self.autocast():
@@ -214,6 +267,8 @@ class Trainer:
                     full.append(m.float().cpu().numpy().astype(np.float16))
             for k, v in out.items():
                 parts.setdefault(k, []).append(v.float().cpu())
+            meter.advance(len(idx))
+        meter.finish()
         scores = {k: torch.cat(v).numpy().astype(np.float64) for k, v in parts.items()}
         maps = {}
         if metric:

@@ -6,6 +6,8 @@ and D, the union of the query sets that psi reads."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -14,6 +16,7 @@ from dra.methods.base import external_pool
 from dra.nets.augment import cutmix_plan, jitter_pixels, normalize, paste, to_float, uniform
 from dra.nets.augment_draem import draem_pseudo, synthetic_texture
 from dra.nets.backbone import pyramid
+from dra.progress import Meter, duration, say
 
 GENERATORS = ("cutpaste", "cutmix", "draem")  # same-image paste, paste from another normal, Perlin blend
 
@@ -85,16 +88,23 @@ class FeatureBank:
         N + M + g N + i (i: the normal it was made from)."""
         p, bs = self.params, self.params["test_batch"]
         rot_all = p["cache_rotation"] == "all"
+        n, m = len(data.normal), len(data.anomaly)
+        meter = Meter("AHL feature bank", n + m + len(GENERATORS) * n, "images",
+                      f" through the frozen trunk at {p['scales']} scales: {n:,} normals, {m} labeled anomalies and "
+                      f"a pseudo-anomalous copy of each normal per generator ({', '.join(GENERATORS)})")
         parts: list[list[torch.Tensor]] = []
         for pool in (data.normal, data.anomaly):
             for start in range(0, len(pool), bs):
                 idx = torch.arange(start, min(start + bs, len(pool)))
                 parts.append(self.encode(to_float(pool[idx]), rot_all))
+                meter.advance(len(idx))
         for kind in GENERATORS:
             for start in range(0, len(data.normal), bs):
                 idx = torch.arange(start, min(start + bs, len(data.normal)))
                 x = self.pseudo_images(kind, to_float(data.normal[idx]), idx, data)
                 parts.append(self.encode(x, True))
+                meter.advance(len(idx))
+        meter.finish()
         self.bank = [torch.cat([part[s] for part in parts]) for s in range(p["scales"])]
         self.n_normal, self.n_anomaly = len(data.normal), len(data.anomaly)
 
@@ -108,9 +118,13 @@ class FeatureBank:
         flat = self.bank[0][:self.n_normal].flatten(1).float().cpu().numpy()
         if len(flat) < p["clusters"]:
             raise DraError(f"AHL: {len(flat)} train normals, fewer than the {p['clusters']} clusters")
+        say(f"AHL k-means: {len(flat):,} normals x {flat.shape[1]:,} features into {p['clusters']} clusters, "
+            f"{p['kmeans_n_init']} restarts")
+        t0 = time.perf_counter()
         km = KMeans(n_clusters=p["clusters"], random_state=self.seed, n_init=p["kmeans_n_init"]).fit(flat)
         self.cluster_labels = km.labels_.astype(np.int64)
         members = [np.flatnonzero(self.cluster_labels == c) for c in range(p["clusters"])]  # by index (gap 3)
+        say(f"AHL k-means: done in {duration(time.perf_counter() - t0)}, cluster sizes {[len(c) for c in members]}")
         self.clusters = [m for m in members if len(m) >= p["min_cluster"]]
         if len(self.clusters) < 2:
             raise DraError(f"AHL: k-means left {len(self.clusters)} cluster(s) of at least {p['min_cluster']} "

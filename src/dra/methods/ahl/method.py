@@ -26,6 +26,7 @@ from dra.nets.backbone import ResNet18Trunk, pyramid
 from dra.nets.heads import SIGN, head_targets, upsampled_mean
 from dra.nets.losses import deviation_loss
 from dra.plan.params import CUTMIX, DEVIATION, TOPK, Param
+from dra.progress import say
 
 BASES = ("dra", "devnet")
 TEXTURE_SOURCES = ("dtd", "synthetic")
@@ -153,6 +154,8 @@ class AHL(FeatureBank, EpisodeWeighting, Method):
         self.make_episodes()
         self.make_query_pool()
         t = len(self.episodes)
+        say(f"AHL episodes: {t} (ordered pairs of {len(self.clusters)} clusters), {len(self.d_rows):,} query items "
+            "scored for the episode weights")
         if t != self.psi.fc.out_features:
             self.make_psi(t)
         self.reset_bookkeeping()
@@ -251,6 +254,16 @@ class AHL(FeatureBank, EpisodeWeighting, Method):
 
     def iterations_per_epoch(self, data) -> int:
         return 1
+
+    # a step pushes the frozen trunk's cached maps through g, never an image through the trunk: not
+    # comparable with the other methods' images/s, so named apart
+    THROUGHPUT_UNIT = "feature maps"
+
+    def step_text(self, data) -> str:
+        p = self.params
+        t = len(getattr(self, "episodes", [])) or p["clusters"] * (p["clusters"] - 1)
+        return (f"{t} episodes of {p['inner_steps']} inner and {p['query_batches']} query batches, "
+                f"{self.images_per_step(data):,} feature maps through the heads")
 
     def images_per_step(self, data) -> int:
         """Cached feature maps through g per epoch: every inner and query batch (with its references)
