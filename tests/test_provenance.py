@@ -17,7 +17,8 @@ from dra.plan.matrix import all_runs, provenance, table_layout
 from dra.report.reproduction import flagged, markdown as reproduction_markdown, read_tables, summary
 from dra.report.runs import csv_frame, runs_frame
 from dra.report.summary import markdown as summary_markdown
-from dra.report.tables import cells, latex, markdown, stats, to_html
+from dra.report.cells import cells, stats
+from dra.report.tables import latex, markdown, to_html
 from runfiles import write_run
 
 HOSTILE = "Dev<b>|Net_$%"

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dra.report.reproduction import flagged, markdown, read_tables, summary
-from dra.report.tables import CELL_COLUMNS
+from dra.report.cells import CELL_COLUMNS
 
 
 def table(name, rows):

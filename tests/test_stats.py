@@ -19,7 +19,8 @@ from dra.evaluate import image_metrics, operating_points, per_class_auroc
 from dra.report.deviations import deviations
 from dra.report.stats import (Replicates, RunScores, cell_replicates, friedman, interval, stratified_counts,
                               weighted_auroc)
-from dra.report.tables import cells, latex, markdown, stats
+from dra.report.cells import cells, stats
+from dra.report.tables import latex, markdown
 from runfiles import files, layout, write_run
 
 NO_PAPER = pd.DataFrame(columns=["table", "metric", "dataset", "subset", "setting", "method", "shots", "mean", "std"])

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dra.report.tables import cells, latex, markdown, stats
+from dra.report.cells import cells, stats
+from dra.report.tables import latex, markdown
 
 LAYOUT = {
     "name": "t",

@@ -10,7 +10,7 @@ from dra.fsutil import atomic_path
 from dra.report.plots import figure, heatmaps
 from dra.commands import json_arg
 from dra.report.runs import runs_frame
-from dra.report.tables import cells
+from dra.report.cells import cells
 
 NO_PAPER = pd.DataFrame(columns=["table", "metric", "dataset", "subset", "setting", "method", "shots", "mean", "std"])
 

@@ -11,7 +11,8 @@ from dra.fsutil import atomic_path, write_text
 from dra.commands import json_arg
 from dra.report.runs import KEYS, verified_runs_frame
 from dra.report.stats import Replicates, RunScores, rankings
-from dra.report.tables import cells, latex, markdown, stats, to_html
+from dra.report.cells import cells, stats
+from dra.report.tables import latex, markdown, to_html
 
 
 def configure(p):

@@ -10,7 +10,8 @@ import pandas as pd
 
 from dra.escape import html_text, markdown_text
 from dra.report.stats import Replicates, cell_replicates, interval
-from dra.report.tables import BOLD, ESCAPE, HTML_STYLE, _std, column_name, interval_text, row_label
+from dra.report.cells import _std
+from dra.report.tables import BOLD, ESCAPE, HTML_STYLE, column_name, interval_text, row_label
 from dra.plan.runkey import is_hard
 
 CLASS_COLUMNS = ["table", "dataset", "subset", "setting", "anomaly_class", "variant", "shots", "metric", "mean", "std",
