@@ -98,11 +98,13 @@ class Micro:
         return planned(self.smk("-n", *(targets or ("all_tables",)), configs=configs).stdout)
 
     def plan_after_edit(self, module: str, comment: str) -> dict[str, list[dict]]:
-        """What a dry run plans after a comment is appended to src/dra/`module` (restored after)."""
+        """What a dry run plans after a comment is appended to src/dra/`module`; then the file is restored,
+        its modification time too (a newer source file would replan what lists it as an input)."""
         path = self.base / "src" / "dra" / module
-        original = path.read_text()
+        original, stat = path.read_text(), path.stat()
         try:
             path.write_text(original + f"\n# {comment}\n")
             return self.plan()
         finally:
             path.write_text(original)
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
