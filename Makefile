@@ -54,4 +54,4 @@ dag: $(BIN)/.installed
 	echo "planned in $$(echo "$$(date +%s.%N) $$t0" | awk '{printf "%.1f", $$1 - $$2}') s"
 
 clean-demo:
-	rm -rf results/demo data/demo
+	rm -rf results/demo results/micro data/demo
