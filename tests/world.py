@@ -15,7 +15,7 @@ from dra.plan.runkey import hard_class
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32   # the runs' image size: the smallest at which every network runs (ResNet-18's last map is 1x1)
-RAW = 48    # the generated images: a 48 px cache is a real resize, not a copy
+RAW = 48    # the generated images: the 32 px caches are a real resize; the bf16 tests run at 48 px
 
 
 class World:
