@@ -1,12 +1,13 @@
-# `make demo`: the whole workflow on generated data. `make test`: the test suite.
-# Both create .venv (pinned dependencies, package installed editable) when it is missing.
+# `make demo`: the whole workflow on generated data. `make test`: the unit and contract tests (minutes);
+# `make test-workflow` and `make test-e2e` run Snakemake beside them (tests/conftest.py: the tiers).
+# Each creates .venv (pinned dependencies, package installed editable) when it is missing.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo elpv test test-fast slurm-test dag clean-demo plan
+.PHONY: demo elpv test test-workflow test-e2e slurm-test dag clean-demo plan
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +29,21 @@ elpv: $(BIN)/.installed
 	$(BIN)/snakemake --report results/elpv-cpu/report.html --configfile config/studies/elpv-cpu.yaml
 	@echo "Report: results/elpv-cpu/report.html; tables: results/elpv-cpu/tables/"
 
-# `make test`: the whole suite, including the end-to-end tests marked slow (the whole demo in a
-# temporary copy, the precise-rerun dry runs after it, the report); `make test-fast` leaves those out.
-test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+# The test tiers (markers registered in pyproject.toml): `make test`, unit and contract tests in process,
+# the README's test command; `make test-workflow`, every test that starts Snakemake (dry runs, lint,
+# profiles, the paper protocol's DAG) or a training process; `make test-e2e`, the whole pipeline on the
+# micro demo (config/micro.yaml) in one temporary copy of the project. PYTEST_ARGS adds options
+# (.ci/run: --durations=15).
+PYTEST = $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
+test: $(BIN)/.installed
+	$(PYTEST) -m "not workflow and not e2e"
+
+test-workflow: $(BIN)/.installed
+	$(PYTEST) -m workflow
+
+test-e2e: $(BIN)/.installed
+	$(PYTEST) -m e2e
 
 slurm-test: $(BIN)/.installed
 	bash scripts/slurm_test.sh
@@ -45,7 +54,7 @@ dag: $(BIN)/.installed
 	echo "planned in $$(echo "$$(date +%s.%N) $$t0" | awk '{printf "%.1f", $$1 - $$2}') s"
 
 clean-demo:
-	rm -rf results/demo data/demo
+	rm -rf results/demo results/micro data/demo
 
 # What a study will do, on one screen, before it starts (python -m dra plan): runs per table, dataset
 # and variant, what is done, what an edit reruns and why, downloads, what only a person can place.

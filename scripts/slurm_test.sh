@@ -6,8 +6,8 @@
 #      profile's jobs are followed with squeue), MinJobAge large, and two placeholder GPUs (gres.conf
 #      `Name=gpu File=...`, character devices like /dev/null) so that the profile's GPU request is
 #      scheduled for real while the demo trains on the CPU;
-#   3. runs the demo's first two tables (DevNet and DRA, 24 training runs) locally into one folder
-#      and through profiles/slurm into another;
+#   3. runs the demo's first two tables (DevNet and DRA, one seed: 12 training runs) locally into one
+#      folder and through profiles/slurm into another;
 #   4. checks that every training run went through sbatch (SLURM job ids in Snakemake's log, the
 #      plugin's log folder, scontrol's record of the GPU request), that the table jobs stayed on this
 #      machine, and that both runs wrote the same tables (CSV files compared byte for byte);
@@ -204,13 +204,14 @@ passed "probe job $probe with --gpus=1 ran: $(scontrol show job "$probe" | grep 
 
 # 3. the demo, locally and through the profile -----------------------------------------------------
 # The same configuration both times, apart from where files go: the demo at one thread per run, each
-# run asking for one GPU, and a selection of its first two tables and of DevNet and DRA (24 runs:
-# the general and the hard setting, 1 and 10 shots, two seeds), so that the test's time does not grow
+# run asking for one GPU, and a selection of its first two tables and of DevNet and DRA at one seed
+# (12 runs: the general and the hard setting, 1 and 10 shots), so that the test's time does not grow
 # with the demo. The targets are those tables (`table` is a local rule).
 TABLES=(table1_general table2_hard)
 for where in local slurm; do
     cat >"$WORK/$where.yaml" <<EOF
 paths: {data: $WORK/$where/data, results: $WORK/$where/results}
+seeds: [0]
 resources:
   train:
     default: {threads: 1, mem_mb: 1000, runtime: 10, gpu: 1}
@@ -228,14 +229,14 @@ run_logged "$WORK/local.log" "$SNAKEMAKE" $(targets local) --configfile config/d
 passed "local demo run finished"
 
 say "the same through profiles/slurm"
-# Site settings as a user would give them; the group caps fit this node (2 CPUs, 2 GPUs); the 24
-# runs in two bundles of 12, which run side by side on the two placeholder GPUs.
+# Site settings as a user would give them; the group caps fit this node (2 CPUs, 2 GPUs); the 12
+# runs in two bundles of 6, which run side by side on the two placeholder GPUs.
 run_logged "$WORK/slurm.log" "$SNAKEMAKE" --profile profiles/slurm $(targets slurm) \
     --configfile config/demo.yaml "$WORK/slurm.yaml" --nolock --verbose \
     --default-resources slurm_account=root "slurm_partition=$PARTITION" \
     --slurm-status-command squeue --slurm-logdir "$WORK/slurm_logs" --slurm-keep-successful-logs \
     --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 5 \
-    --cores "$CPUS" --resources gpu=1 mem_mb=4000 --group-components train=12 train_long=2 splits=50 \
+    --cores "$CPUS" --resources gpu=1 mem_mb=4000 --group-components train=6 train_long=2 splits=50 \
     --jobs 4 --latency-wait 5 ||
     { grep -v DEBUG "$WORK/slurm.log" | tail -40; fail "the demo through profiles/slurm failed (log: $WORK/slurm.log)"; }
 passed "demo through profiles/slurm finished"

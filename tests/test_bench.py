@@ -23,12 +23,8 @@ from torchvision.transforms.v2 import functional as TF
 
 from dra.nets import augment
 from dra.cli import main
-from dra.plan.config import deep_merge, load_config, run_spec
-from dra.data.cache import ImageCache, build_cache
-from dra.data.manifest import read_manifest
+from dra.plan.config import is_unsupervised, load_config
 from dra.plan.methods import STANDALONE as METHODS  # AHL builds on a trained run: not benchmarked alone
-from dra.data.splits import read_split, write_split
-from dra.run.inputs import SubsetFiles, load_run
 from dra.run.train import train_run
 from dra.run.trainer import Trainer
 
@@ -41,7 +37,7 @@ CPU = torch.device("cpu")
 
 def test_bench_prints_a_row_per_method_with_speed_and_memory_for_both_modes(tmp_path, capsys):
     out = tmp_path / "bench.csv"
-    assert main(["bench", "--size", "32", "--device", "cpu", "--warmup", "1", "--steps", "2",
+    assert main(["bench", "--size", "32", "--device", "cpu", "--warmup", "0", "--steps", "1",
                  "--run-iterations", "0", "--workdir", str(tmp_path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     table = printed[printed.index(" method "):].splitlines()
@@ -53,7 +49,7 @@ def test_bench_prints_a_row_per_method_with_speed_and_memory_for_both_modes(tmp_
         assert (df[col] > 0).all(), col
     assert df["run_seconds"].isna().all()  # --run-iterations 0: no short run (the GPU check's test has one)
     np.testing.assert_allclose(df["ratio"], df["data_images_per_s"] / df["model_images_per_s"], rtol=1e-4)
-    assert (df["size"] == 32).all() and (df["amp"] == "off").all() and (df["steps"] == 2).all()
+    assert (df["size"] == 32).all() and (df["amp"] == "off").all() and (df["steps"] == 1).all()
     assert not list(tmp_path.glob("dra-bench-*"))  # its generated data is gone
 
 
@@ -62,11 +58,11 @@ def test_bench_rejects_unknown_methods(capsys):
     assert "nope" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("variant", ["dra", "dra_nondis", "devnet", "saoe", "mlep", "kdad", "deepsad", "minns"])
+@pytest.mark.parametrize("variant", [*METHODS, "dra_nondis"])  # every method, and DRA's other head
 def test_the_replayed_batch_gives_the_training_loss(variant):
     """loss(data) is batch_loss(make_batch(data)), draw for draw: the benchmark's model-only mode
     runs the training step's own network and loss on a batch made by the training step's own code."""
-    shots = 0 if variant == "kdad" else 10
+    shots = 0 if is_unsupervised(load_config(), variant) else 10
     data = easy_data(n_normal=16, labeled=shots > 0)
     spec = tiny_spec(variant, {"batch_normal": 4, "batch_anomaly": 2, "batch_outlier": 2, "batch": 4, "n_ref": 2},
                      shots=shots)
@@ -97,33 +93,22 @@ def test_dra_references_and_queries_share_one_backbone_pass_per_scale():
 # --- bf16 autocast ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo(demo_data, tmp_path_factory):
-    """The generated demo's weave subset, split (general) and cached at 48 px; spec(variant, ...)
-    makes a run's spec at a tiny budget, run(spec, out, ...) trains it."""
-    base = tmp_path_factory.mktemp("amp")
-    manifest = demo_data["weave"]
-    write_split(manifest, "general", None, 1, base / "split.json", "demo", "weave")
-    build_cache(manifest, SIZE, base / f"{SIZE}.npy")
-    cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml")
-    cfg = deep_merge(cfg, {"weights": "none", "datasets": {"demo": {"image_size": SIZE}}})
+def demo(world):
+    """The world's weave subset at 48 px (at 32, ResNet's half scale ends in 1x1 maps, see below):
+    spec(variant, ...) makes a run's spec at a tiny budget, run(spec, out, ...) trains it."""
+    files = world.files("weave", size=SIZE)
 
-    def spec(variant="dra", epochs=2, iterations=2):
-        c = deep_merge(cfg, {"methods": {m: {"epochs": epochs, "iterations": iterations} for m in cfg["methods"]}})
-        return run_spec(c, variant, "demo", "weave", "general", 10, 1)
+    def spec(variant="dra", epochs=2, iterations=2, **params):
+        return world.spec(variant, seed=1, size=SIZE, epochs=epochs, iterations=iterations, **params)
 
     def run(s, out, **kw):
         return train_run(s, files, out, **kw)
 
-    def data(s, device=CPU):
-        return load_run(s, files, device)[0]
-
-    files = SubsetFiles(base / "split.json", manifest, base / f"{SIZE}.npy")
-
-    return SimpleNamespace(spec=spec, run=run, data=data)
+    return SimpleNamespace(spec=spec, run=run)
 
 
 def test_cpu_amp_off_is_the_default_path_and_bf16_trains_and_scores(demo, tmp_path):
-    s = demo.spec("dra", epochs=1, iterations=2)
+    s = demo.spec("dra", epochs=1, iterations=2, batch_normal=8, batch_anomaly=4, n_ref=2)
     default = demo.run(s, tmp_path / "default", device="cpu")
     off = demo.run(s, tmp_path / "off", device="cpu", amp="off")
     assert default["amp"] == off["amp"] == "off"
@@ -133,10 +118,12 @@ def test_cpu_amp_off_is_the_default_path_and_bf16_trains_and_scores(demo, tmp_pa
 
 
 @pytest.mark.parametrize("variant", ["dra", "devnet"])
-def test_cpu_bf16_scores_agree_with_float32(demo, variant):
-    """One trained network scored in float32 and under CPU bf16 autocast: AUROC within 0.01."""
-    s = demo.spec(variant, epochs=2, iterations=4)
-    data = demo.data(s)
+def test_cpu_bf16_scores_agree_with_float32(variant):
+    """One network trained until it ranks the easy anomalies, scored in float32 and under CPU bf16
+    autocast: AUROC within 0.01."""
+    data = easy_data(n_normal=32, size=SIZE)
+    s = tiny_spec(variant, {"epochs": 2, "iterations": 4, "batch_normal": 8, "batch_anomaly": 8,
+                            **({"n_ref": 2} if variant == "dra" else {})}, size=SIZE)
     trainer = Trainer(s, data, Path("unused"), CPU)
     trainer.fit()
     state = trainer.gen.get_state()  # DRA draws its references while scoring: the same ones both times
@@ -145,22 +132,26 @@ def test_cpu_bf16_scores_agree_with_float32(demo, variant):
     trainer.gen.set_state(state)
     half, _ = trainer.score()
     auroc = [roc_auc_score(data.test_labels, x["score"]) for x in (full, half)]
-    assert abs(auroc[0] - auroc[1]) <= 0.01, auroc
+    assert auroc[0] > 0.8 and abs(auroc[0] - auroc[1]) <= 0.01, auroc
     assert np.corrcoef(full["score"], half["score"])[0, 1] > 0.99
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
                     reason="this CPU has no native bf16 (oneDNN emulates it, and a whole bf16 run takes about "
                            "ten minutes); the scoring and per-method autocast tests run the same code path here")
 @pytest.mark.parametrize("variant", ["devnet"])
-def test_cpu_bf16_run_agrees_with_float32_run(demo, tmp_path, variant):
-    """Whole runs, one trained in float32 and one under CPU bf16 autocast, long enough to learn the
-    demo: AUROC within 0.01."""
-    s = demo.spec(variant, epochs=2, iterations=10)
-    a = demo.run(s, tmp_path / "off", device="cpu", amp="off")
-    b = demo.run(s, tmp_path / "bf16", device="cpu", amp="bf16")
-    assert abs(a["auroc"] - b["auroc"]) <= 0.01, (a["auroc"], b["auroc"])
+def test_cpu_bf16_run_agrees_with_float32_run(variant):
+    """Whole runs (training and scoring), one in float32 and one under CPU bf16 autocast, long enough to
+    learn the easy task: AUROC within 0.01. (train_run's own --amp wiring: the test above.)"""
+    data = easy_data(n_normal=32, size=SIZE)
+    s = tiny_spec(variant, {"epochs": 2, "iterations": 5, "batch_normal": 16, "batch_anomaly": 16, "lr": 1.0e-3},
+                  size=SIZE)
+    auroc = []
+    for amp in (False, True):
+        trainer = Trainer(s, data, Path("unused"), CPU, amp=amp)
+        trainer.fit()
+        auroc.append(roc_auc_score(data.test_labels, trainer.score()[0]["score"]))
+    assert auroc[0] > 0.8 and abs(auroc[0] - auroc[1]) <= 0.01, auroc
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: bf16 on a GPU is compared where there "
@@ -183,7 +174,7 @@ def test_every_method_trains_and_scores_in_float32_under_bf16_autocast(method):
     and on this CPU the bf16 weight gradient of a padded 3x3 stride-2 convolution of a 1x1 input
     (oneDNN, torch 2.14.1) is NaN in about 1 call of 5 with finite inputs and output gradients; of a
     2x2 or 4x4 input, 0 of 300. The protocol's sizes (224, 448 px) and GPUs never see a 1x1 map."""
-    shots = 0 if method == "kdad" else 10
+    shots = 0 if is_unsupervised(load_config(), method) else 10
     data = easy_data(n_normal=16, n_test=4, labeled=shots > 0, size=64)
     spec = tiny_spec(method, {"batch_normal": 4, "batch_anomaly": 2, "batch_outlier": 2, "batch": 4, "n_ref": 2},
                      shots=shots, size=64)
@@ -289,6 +280,7 @@ def test_patch_means_one_by_one_and_padded_agree():
 
 # --- the GPU check script, CPU-sized --------------------------------------------------------------
 
+@pytest.mark.workflow  # a script starting training processes
 def test_gpu_check_tiny_runs_on_cpu_and_prints_images_per_second(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}  # shared cores: one thread each
     r = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--tiny"], capture_output=True, text=True,

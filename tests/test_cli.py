@@ -1,3 +1,6 @@
+"""`python -m dra`: the command as a process once (its entry point, without torch), every stage's help
+and the clean errors in process (main)."""
+
 import subprocess
 import sys
 
@@ -6,17 +9,20 @@ import pytest
 from dra.cli import STAGES, main
 
 
-def test_help_lists_every_stage():
-    r = subprocess.run([sys.executable, "-m", "dra", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0
+def test_help_lists_every_stage_and_imports_no_torch():
+    code = ("import runpy, sys\nsys.argv = ['dra', '--help']\ntry:\n    runpy.run_module('dra', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\nassert 'torch' not in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-1500:]
     for stage in ("synth", "prepare", "split", "train", "collect", "table", "plot", "cache", "bench"):
         assert stage in r.stdout
 
 
-def test_every_stage_has_its_own_help():
-    for stage in STAGES:
-        r = subprocess.run([sys.executable, "-m", "dra", stage, "--help"], capture_output=True, text=True)
-        assert r.returncode == 0 and "usage: python -m dra " + stage in r.stdout, (stage, r.stderr[-500:])
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_has_its_own_help(stage, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([stage, "--help"])
+    assert e.value.code == 0 and "usage: python -m dra " + stage in capsys.readouterr().out
 
 
 def test_unknown_stage_and_dataset_are_clean_errors(capsys, tmp_path):

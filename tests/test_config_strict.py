@@ -1,34 +1,24 @@
 """A typo can never train the wrong model: every key and value of the configuration is checked when the
-workflow is parsed (a dry run stops naming it), the same check runs for a spec given to `dra train`
-by hand, and Snakemake's --config overrides of the documented keys plan."""
+workflow is parsed (checked here in process as common.smk checks it, tests/configs.py; a dry run in
+test_workflow.py shows such an error reaching the user as one line), the same check runs for a spec
+given to `dra train` by hand, and Snakemake's --config overrides of the documented keys plan."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
+from configs import parsed
 from conftest import ROOT
-from dra.plan.config import load_config, method_params
-from dra.plan.configcheck import check_config, coerce
+from dra.cli import main
+from dra.plan.config import load_config, method_params, run_spec
+from dra.plan.configcheck import coerce
 from dra.errors import DraError
 from dra.plan.params import declarations, defaults
-
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-
-
-def dry(tmp_path, overlay: dict | None = None, *args, target="all_tables", env=None):
-    files = ["config/demo.yaml"]
-    base = {"paths": {"data": str(tmp_path / "data"), "results": str(tmp_path / "res")}}
-    (tmp_path / "over.yaml").write_text(yaml.safe_dump({**base, **(overlay or {})}))
-    files.append(str(tmp_path / "over.yaml"))
-    cmd = [SNAKEMAKE, "-n", target, "--configfile", *files, "--nolock", *args]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
-    return r.returncode, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("overlay, named", [
@@ -41,32 +31,33 @@ def dry(tmp_path, overlay: dict | None = None, *args, target="all_tables", env=N
     ({"methods": {"minns": {"dropout": 1.5}}}, ["dropout 1.5", "<= 1"]),
     ({"select": {"datasets": ["demoo"]}}, ["select.datasets", "'demoo'", "did you mean demo?"]),
 ])
-def test_each_typo_stops_a_dry_run_naming_its_key(tmp_path, overlay, named):
-    code, out = dry(tmp_path, overlay)
-    assert code != 0, out[-2000:]
+def test_each_typo_is_refused_naming_its_key(overlay, named):
+    with pytest.raises(DraError) as e:
+        parsed(overlay)
     for text in named:
-        assert text in out, (text, out[-2000:])
-    assert "Traceback" not in out
+        assert text in str(e.value), (text, str(e.value))
 
 
-def test_a_hard_setting_of_a_class_the_config_does_not_list_is_an_error(tmp_path):
-    target = str(tmp_path / "res" / "runs" / "dra" / "demo" / "weave" / "hard-nosuch" / "10shot" / "seed0" / "metrics.json")
-    code, out = dry(tmp_path, None, target=target)
-    assert code != 0 and "class 'nosuch' is not among the hard classes" in out and "datasets.demo.hard.weave" in out
-    assert "['scratch', 'spot']" in out and "src/dra" not in out  # Snakemake names the rule; no frame of ours
+def test_an_unknown_top_level_key_is_refused_by_the_schema():
+    from snakemake.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError, match="'no_such_key' was unexpected"):
+        parsed({"no_such_key": 1})
 
 
-def test_the_documented_command_line_overrides_plan(tmp_path):
-    code, out = dry(tmp_path, None, "--config", "seeds=[0,1,2]", "weights=none", "device=cpu", "budget=0.5")
-    assert code == 0, out[-3000:]
-    assert "seed=2" in out  # the third seed, given as a string on the command line, planned as a number
+def test_the_documented_command_line_overrides_plan():
+    cfg = parsed(config=("seeds=[0,1,2]", "weights=none", "device=cpu", "budget=0.5"))
+    # Snakemake's parser hands the seeds over as strings; they are planned as numbers
+    assert cfg["seeds"] == [0, 1, 2] and cfg["budget"] == 0.5 and cfg["weights"] == "none"
+    assert {r.seed for r in cfg["_runs"]} == {0, 1, 2}
 
 
 def test_every_shipped_config_validates():
-    for files in (["config.yaml"], ["config.yaml", "demo.yaml"], *[["config.yaml", f"studies/{p.name}"]
-                                                                   for p in (ROOT / "config" / "studies").glob("*.yaml")]):
-        cfg = load_config(*(ROOT / "config" / f for f in files))
-        check_config(coerce(cfg))
+    studies = [("config.yaml", f"studies/{p.name}") for p in (ROOT / "config" / "studies").glob("*.yaml")]
+    for files in (("config.yaml",), ("config.yaml", "demo.yaml"), ("config.yaml", "demo.yaml", "micro.yaml"),
+                  *studies):
+        cfg = parsed(files=files)
+        assert cfg["_runs"], files
         for variant in cfg["variants"]:
             method, params = method_params(cfg, variant)
             assert set(params) <= set(declarations(method)), (files, variant)
@@ -89,21 +80,19 @@ def test_config_yaml_repeats_no_declared_default():
             assert defaults(method)[key] != value, f"config.yaml repeats {method}.{key}"
 
 
-def test_a_hand_given_spec_with_an_unknown_key_is_refused_by_train(tmp_path):
+def test_a_hand_given_spec_with_an_unknown_key_is_refused_by_train(tmp_path, capsys):
     cfg = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml")
-    from dra.plan.config import run_spec
-
     spec = run_spec(cfg, "dra", "demo", "weave", "general", 10, 0)
     spec["params"]["head"] = ["seen"]
-    r = subprocess.run([sys.executable, "-m", "dra", "train", "--spec", json.dumps(spec), "--split", "s", "--manifest",
-                        "m", "--cache", "c", "--out", str(tmp_path / "o")], capture_output=True, text=True)
-    assert r.returncode == 1 and "unknown parameter 'head'" in r.stderr and "did you mean heads?" in r.stderr
-    assert "Traceback" not in r.stderr
+    args = ["--split", "s", "--manifest", "m", "--cache", "c", "--out", str(tmp_path / "o")]
+    assert main(["train", "--spec", json.dumps(spec), *args]) == 1
+    err = capsys.readouterr().err
+    assert "unknown parameter 'head'" in err and "did you mean heads?" in err
     spec["params"].pop("head")
     spec["params"]["n_ref"] = "five"
-    r = subprocess.run([sys.executable, "-m", "dra", "train", "--spec", json.dumps(spec), "--split", "s", "--manifest",
-                        "m", "--cache", "c", "--out", str(tmp_path / "o")], capture_output=True, text=True)
-    assert r.returncode == 1 and "n_ref 'five'; expected an integer >= 1" in r.stderr
+    assert main(["train", "--spec", json.dumps(spec), *args]) == 1
+    assert "n_ref 'five'; expected an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -113,12 +102,19 @@ def test_a_hand_given_spec_with_an_unknown_key_is_refused_by_train(tmp_path):
      "cannot read it"),
     (["train", "--spec", "{}", "--split", "s", "--manifest", "m", "--cache", "c", "--out", "o", "--device", "gpu"],
      "--device 'gpu'"),
+    (["train", "--spec", "{not json", "--split", "s", "--manifest", "m", "--cache", "c", "--out", "o"],
+     "--spec: not valid JSON"),
     (["layout", "--json", "[1]", "--out", "x.json"], "expected an object"),
     (["bench", "--methods", "dra,nope"], "nope"),
 ])
-def test_user_mistakes_at_the_command_line_are_errors_not_tracebacks(tmp_path, args, message):
-    r = subprocess.run([sys.executable, "-m", "dra", *args], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
+def test_user_mistakes_at_the_command_line_are_errors_not_tracebacks(tmp_path, monkeypatch, capsys, args, message):
+    """`python -m dra` runs main() (test_cli.py starts it as a process): a DraError is one line on
+    stderr and exit status 1, and nothing is written; any other exception would fail the test here."""
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and err.count("\n") == 1, err[-1500:]
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_method_construction_error_is_a_dra_error_naming_the_value():
@@ -140,13 +136,6 @@ def test_coerce_turns_command_line_strings_into_numbers_and_names_a_bad_one():
     assert cfg == {"seeds": [0, 1], "split_seed": 42, "budget": 0.1, "select": {"shots": [10]}}
     with pytest.raises(DraError, match=r"config seeds: 'one'; expected an integer"):
         coerce({"seeds": ["one"]})
-
-
-def test_a_dry_run_with_imagenet_weights_and_an_empty_cache_plans_the_weights_file(tmp_path):
-    env = {**__import__("os").environ, "TORCH_HOME": str(tmp_path / "torch")}
-    code, out = dry(tmp_path, {"weights": "imagenet"}, env=env)
-    assert code == 0, out[-2000:]
-    assert "rule weights:" in out and str(tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in out
 
 
 def test_the_declarations_read_from_source_are_the_modules_own():

@@ -1,5 +1,6 @@
-"""Training runs through `python -m dra train`: cross-domain fine-tuning (paper Table 9) with its
-checkpoints, and what metrics.json records about what a run trained on. Generated 32 px data."""
+"""Training runs through the train command in process (main): cross-domain fine-tuning (paper Table 9)
+with its checkpoints, and what metrics.json records about what a run trained on. The session's world
+(generated, 32 px)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,10 @@ from dra.run.train import train_run
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The generated dataset's two subsets: prepared, split (general, seed 0) and cached at 32 px."""
-    root = tmp_path_factory.mktemp("demo")
-    assert main(["synth", "--out", str(root / "raw"), "--size", "32"]) == 0
-    assert main(["prepare", "demo", "--layout", "mvtec", "--raw", str(root / "raw"), "--out", str(root / "prep")]) == 0
-    out = {}
-    for subset in ("weave", "grain"):
-        manifest = root / "prep" / subset / "manifest.csv"
-        split, cache = root / f"{subset}.json", root / f"{subset}32.npy"
-        assert main(["split", "--manifest", str(manifest), "--setting", "general", "--seed", "0",
-                     "--out", str(split)]) == 0
-        assert main(["cache", "--manifest", str(manifest), "--size", "32", "--out", str(cache)]) == 0
-        out[subset] = {"split": split, "manifest": manifest, "cache": cache}
-    return out
+def demo(world):
+    """The world's two subsets: split (general, seed 0) and cached at 32 px."""
+    return {subset: {"split": f.split, "manifest": f.manifest, "cache": f.cache}
+            for subset, f in ((s, world.files(s)) for s in ("weave", "grain"))}
 
 
 XDOMAIN = {"epochs": 2, "iterations": 2, "finetune_epochs": 1, "batch_normal": 8, "batch_anomaly": 4, "n_ref": 2,

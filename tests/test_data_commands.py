@@ -1,4 +1,5 @@
-"""`python -m dra datasets`, the download rules file, and the decoded image cache of a prepared subset."""
+"""`python -m dra datasets`, the download rules (Snakemake: tier `workflow`; their format is checked with
+every rule file's in test_workflow.py), and the decoded image cache of a prepared subset."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from dra.data.download import files_of
 from dra.data.registry import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ROOT / "workflow" / "rules" / "download.smk"
 BIN = Path(sys.executable).parent
 
 
@@ -53,12 +53,6 @@ def test_datasets_default_data_folder(capsys, tmp_path, monkeypatch):
     assert "data/raw/mvtecad/mvtec_anomaly_detection.tar.xz" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not (BIN / "snakefmt").exists(), reason="snakefmt not installed")
-def test_download_rules_are_formatted():
-    r = subprocess.run([str(BIN / "snakefmt"), "--check", str(RULES)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-
-
 def scratch_workflow(tmp_path, extra=""):
     """A copy of the workflow whose data root is `d` (download rules only need that)."""
     for name in ("src", "workflow", "config", "profiles"):
@@ -68,7 +62,7 @@ def scratch_workflow(tmp_path, extra=""):
         f.write("\n" + extra)
 
 
-@pytest.mark.skipif(not (BIN / "snakemake").exists(), reason="snakemake not installed")
+@pytest.mark.workflow
 def test_download_rules_parse_and_plan(tmp_path):
     """One download rule per real dataset; `extract` makes raw_folder(dataset) from its archives."""
     scratch_workflow(tmp_path, 'assert raw_folder("aitex") == "d/raw/aitex/extracted"\n')
@@ -102,7 +96,7 @@ def test_cache_of_a_prepared_subset(tmp_path):
         assert (got[i] == resize_rgb(load_rgb(manifest.parent / p), 8)).all()
 
 
-@pytest.mark.skipif(not (BIN / "snakemake").exists(), reason="snakemake not installed")
+@pytest.mark.workflow
 def test_extract_rule_runs_on_a_file_placed_by_hand(tmp_path):
     """The manual case end to end: a Kaggle archive put where the message said, extracted by the rule,
     then prepared from raw_folder(dataset)."""

@@ -3,12 +3,9 @@ validated manifests, empty folders, checkpoints that are data, files others can 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +21,7 @@ from dra.data.images import load_rgb
 from dra.data.manifest import read_manifest
 from dra.data.prepare import prepare_subset
 from dra.errors import DraError
-from dra.data.splits import make_split, write_split
+from dra.data.splits import make_split
 
 
 def distinct(h: int, w: int, seed: int) -> np.ndarray:
@@ -124,8 +121,8 @@ def test_byte_identical_tumours_are_reported_and_a_labeled_anomalys_twin_is_neve
     assert removed > 0  # the twins were there to be removed
 
 
-def test_the_split_refuses_a_manifest_whose_test_image_has_a_labeled_anomalys_bytes(demo_data, tmp_path):
-    df = read_manifest(demo_data["weave"])
+def test_the_split_refuses_a_manifest_whose_test_image_has_a_labeled_anomalys_bytes(world, tmp_path):
+    df = read_manifest(world.manifests["weave"])
     s = make_split(df, None, 0)
     edited = df.copy()
     normal_test = edited.index[(edited.label == 0) & (edited.split == "test")][0]
@@ -259,30 +256,26 @@ class Planted:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_a_planted_pickle_checkpoint_does_not_run_and_the_run_starts_over(demo_data, tiny_config, tmp_path):
-    from dra.plan.config import run_spec
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's, about the planted file
+def test_a_planted_pickle_checkpoint_does_not_run_and_the_run_starts_over(world, tmp_path, capsys):
+    from dra.run.train import train_run
 
-    manifest = demo_data["weave"]
-    write_split(manifest, "general", None, 0, tmp_path / "split.json", "demo", "weave")
-    build_cache(manifest, 48, tmp_path / "48.npy")
-    spec = run_spec(tiny_config, "devnet", "demo", "weave", "general", 10, 0)
+    spec = world.spec("devnet", epochs=1, iterations=2, batch_normal=4, batch_anomaly=4)
     out = tmp_path / "run"
     out.mkdir()
     marker = tmp_path / "pwned"
     with open(out / "checkpoint.pt", "wb") as f:
         pickle.dump({"key": "x", "model": Planted(marker)}, f)
-    cmd = [sys.executable, "-m", "dra", "train", "--spec", json.dumps(spec), "--split", str(tmp_path / "split.json"),
-           "--manifest", str(manifest), "--cache", str(tmp_path / "48.npy"), "--out", str(out), "--device", "cpu"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    info = train_run(spec, world.files(), out, device="cpu")
     assert not marker.exists()
-    assert "checkpoint.pt: cannot be read as a checkpoint" in r.stderr and "starts over" in r.stderr
-    assert json.loads((out / "metrics.json").read_text())["resumed_from"] is None
+    err = capsys.readouterr().err
+    assert "checkpoint.pt: cannot be read as a checkpoint" in err and "starts over" in err
+    assert info["resumed_from"] is None
     # a torn file (a checkpoint cut short) is discarded the same way, never a raw torch error
     (out / "metrics.json").unlink()
     (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 torn")
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0 and "discarded" in r.stderr, r.stderr
+    train_run(spec, world.files(), out, device="cpu")
+    assert "discarded" in capsys.readouterr().err
 
 
 # --- 8. the balanced sampler as the authors' code draws it ------------------------------------------

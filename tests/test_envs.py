@@ -95,6 +95,7 @@ def test_env_installs_the_package_from_the_repository(path):
     assert 'conda_prefix or Path(".snakemake", "conda")' in (ROOT / "workflow/rules/common.smk").read_text()
 
 
+@pytest.mark.workflow  # parses the Snakefile
 def test_every_rule_that_runs_a_command_names_an_env_of_workflow_envs():
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, Quietness, ResourceSettings

@@ -1,12 +1,16 @@
-"""The job matrix comes from the config alone; code tracking follows imports."""
+"""The job matrix comes from the config alone (what the workflow plans, computed in process by the
+planning functions it calls; test_workflow.py dry-runs the paper protocol once); code tracking follows
+imports."""
 
 import json
 
 import pytest
 
+from configs import parsed
 from dra.plan.config import load_config, run_spec, variant_spec
+from dra.plan.datasets import files_of
 from dra.errors import DraError
-from dra.plan.matrix import table_layout, table_rows, table_runs
+from dra.plan.matrix import runs_by_artefact, table_layout, table_rows, table_runs
 from dra.plan.sources import closure
 
 from conftest import ROOT
@@ -73,3 +77,32 @@ def test_code_tracking_separates_methods_and_reports():
     table = set(closure("dra.commands.table"))
     assert "dra.report.tables" in table
     assert not any(m.startswith("dra.methods") or m == "dra.run.train" for m in table)
+
+
+def datasets_read(cfg: dict) -> set[str]:
+    """The datasets the selected runs read: their own and the external pools they draw from."""
+    return {r.dataset for r in cfg["_runs"]} | {(run_spec(cfg, *r.words().values())["external"] or {}).get("pool")
+                                               for r in cfg["_runs"]} - {None}
+
+
+def test_select_narrows_the_paper_protocol_to_the_selected_runs():
+    cfg = parsed({"select": {"datasets": ["elpv", "headct"], "variants": ["dra", "devnet"],
+                             "tables": ["table1_general", "table2_hard"], "shots": [10]}}, files=("config.yaml",))
+    runs = cfg["_runs"]
+    assert {r.dataset for r in runs} == {"elpv", "headct"}
+    assert {r.variant for r in runs} == {"dra", "devnet"} and {r.shots for r in runs} == {10}
+    # table1: 2 datasets; table2: elpv's two hard classes (HeadCT has none); 2 variants, 3 seeds
+    assert len(runs) == (2 + 2) * 2 * 3
+    assert datasets_read(cfg) == {"elpv", "headct", "lag"}  # DRA on HeadCT draws LAG; nothing unselected
+    assert set(runs_by_artefact(cfg)) == {"table1_general", "table2_hard"}
+
+
+def test_the_elpv_study_plans_every_method_of_tables_1_and_2_and_needs_nothing_placed_by_hand():
+    cfg = parsed(files=("config.yaml", "studies/elpv-cpu.yaml"))
+    runs = cfg["_runs"]
+    assert {r.variant for r in runs} == {"kdad", "devnet", "flos", "saoe", "mlep", "dra"}
+    assert {r.setting for r in runs} == {"general", "hard-mono", "hard-poly"}
+    assert {r.seed for r in runs} == {0, 1, 2} and len(runs) == 3 * 3 * (5 * 2 + 1)
+    read = datasets_read(cfg)
+    assert read == {"elpv", "textures"} and cfg["datasets"]["textures"]["source"] == "synth"  # SAOE's outliers
+    assert all(f.url for f in files_of("elpv"))  # downloaded (from PyPI), not placed by hand

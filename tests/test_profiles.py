@@ -1,6 +1,6 @@
 """The Snakemake profiles: profiles/slurm parses, names only real options, and plans the demo's
-training runs into group jobs with the config's resources (a dry run: no SLURM needed; the real
-SLURM test is scripts/slurm_test.sh)."""
+training runs into group jobs with the config's resources (dry runs, tier `workflow`: no SLURM
+needed; the real SLURM test is scripts/slurm_test.sh). The config's resources are checked in process."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from configs import parsed
+from dra.errors import DraError
 from dra.plan.config import load_config, method_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +27,7 @@ def snakemake_help():
     return subprocess.run([SNAKEMAKE, "--help"], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("name", ["default", "slurm"])
 def test_profile_names_only_real_options(name, snakemake_help):
     profile = yaml.safe_load((PROFILES / name / "config.yaml").read_text())
@@ -88,6 +91,7 @@ def train_jobs(out: str) -> list[tuple[str, str, str]]:
              re.search(r"resources: (.*)", block).group(1)) for group, block in jobs_of(out, "train(?:_keep_model)?")]
 
 
+@pytest.mark.workflow
 def test_dry_run_bundles_train_jobs_into_groups(tmp_path):
     r = dry_run(tmp_path, resources={"train": {"default": {"gpu": 1}}})
     assert r.returncode == 0, r.stdout + r.stderr
@@ -109,6 +113,7 @@ def test_dry_run_bundles_train_jobs_into_groups(tmp_path):
     assert tables and all(g == "" for g, _ in jobs_of(out, "collect") + tables)
 
 
+@pytest.mark.workflow
 def test_resources_per_method_and_dataset_and_group_from_the_config(tmp_path):
     resources = {"train": {"default": {"gpu": 1, "runtime": 11},
                            "dra": {"runtime": 7, "mem_mb": {"per_dataset": {"demo": 1234}, "default": 1},
@@ -127,6 +132,7 @@ def test_resources_per_method_and_dataset_and_group_from_the_config(tmp_path):
     assert r.stdout.count("Group job train_long (") == math.ceil(n_dra / 2)
 
 
+@pytest.mark.workflow
 def test_runs_join_a_group_only_where_the_profile_bundles_it(tmp_path):
     # the command line's group-components replace the profile's list: train_long bundled, train not
     r = dry_run(tmp_path, "--group-components", "train_long=2", resources={"train": {"default": {"gpu": 1}}})
@@ -139,12 +145,13 @@ def test_runs_join_a_group_only_where_the_profile_bundles_it(tmp_path):
     assert "Group job train (" not in r.stdout
 
 
-def test_resources_naming_an_unknown_method_fail_at_start_up(tmp_path):
-    r = dry_run(tmp_path, resources={"train": {"default": {"gpu": 1}, "dra_typo": {"gpu": 2}}})
-    assert r.returncode != 0
-    assert "dra_typo" in r.stdout + r.stderr and "is not a method" in r.stdout + r.stderr
+def test_resources_naming_an_unknown_method_fail_at_start_up():
+    with pytest.raises(DraError, match="'dra_typo' is not a method"):
+        parsed({"resources": {"train": {"default": {"gpu": 1}, "dra_typo": {"gpu": 2}}}})
 
 
-def test_resources_are_validated_by_the_schema(tmp_path):
-    r = dry_run(tmp_path, resources={"train": {"default": {"gpu": -1}}})
-    assert r.returncode != 0 and "resources" in r.stdout + r.stderr
+def test_resources_are_validated_by_the_schema():
+    from snakemake.exceptions import WorkflowError
+
+    with pytest.raises(WorkflowError, match=r"(?s)-1 is not valid.*\['resources'\]"):
+        parsed({"resources": {"train": {"default": {"gpu": -1}}}})

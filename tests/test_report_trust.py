@@ -215,6 +215,7 @@ def test_latex_text_leaves_no_special_character_unescaped():
         assert "\n" not in latex_text(name)
 
 
+@pytest.mark.workflow  # parses the Snakefile
 def test_a_hostile_caption_stays_text_in_the_snakemake_report():
     """The report renders a caption file (workflow/report/table.rst) with Jinja and docutils, and
     embeds the result and the job's parameters in a <script> element as JSON: the table rule's

@@ -1,67 +1,45 @@
-"""A run end to end through the CLI: determinism, kill-and-resume, outputs only when complete."""
+"""One run end to end through train_run (what `python -m dra train` calls), on the session's world:
+determinism, the run folder's contents and progress lines, outputs only when complete. One
+`python -m dra train` process, killed and started again (tier `workflow`), proves the command."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from dra.plan.config import deep_merge, run_spec
-from dra.data.cache import build_cache
-from dra.data.splits import write_split
-
-SIZE = 48
+from dra.cli import main
+from dra.run.train import train_run
 
 
-@pytest.fixture(scope="module")
-def run_inputs(demo_data, tmp_path_factory):
-    base = tmp_path_factory.mktemp("runs")
-    manifest = demo_data["weave"]
-    write_split(manifest, "hard-spot", "spot", 1, base / "split.json", "demo", "weave")
-    build_cache(manifest, SIZE, base / f"{SIZE}.npy")
-    return base
+def spec(world, variant="dra", epochs=2, iterations=3, seed=1):
+    """A few steps of small batches: the cost of a step here is ResNet-18's 11 M weights, whatever the batch."""
+    small = {"batch_normal": 4, "batch_anomaly": 4, **({"n_ref": 2} if variant == "dra" else {})}
+    return world.spec(variant, setting="hard-spot", seed=seed, epochs=epochs, iterations=iterations, **small)
 
 
-def spec(cfg, variant="dra", epochs=2, iterations=3):
-    cfg = deep_merge(cfg, {"methods": {m: {"epochs": epochs, "iterations": iterations} for m in cfg["methods"]}})
-    return run_spec(cfg, variant, "demo", "weave", "hard-spot", 10, 1)
-
-
-def train_cmd(base: Path, s: dict, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "dra", "train", "--spec", json.dumps(s), "--split", str(base / "split.json"),
-            "--manifest", str(base.parent / "dummy"), "--cache", str(base / f"{SIZE}.npy"), "--out", str(out),
-            "--device", "cpu", *extra]
-
-
-def train(run_inputs, demo_data, s, out, *extra):
-    cmd = train_cmd(run_inputs, s, out, *extra)
-    cmd[cmd.index("--manifest") + 1] = str(demo_data["weave"])
-    return subprocess.run(cmd, capture_output=True, text=True)
+def files(world):
+    return world.files("weave", "hard-spot", seed=1)
 
 
 @pytest.mark.parametrize("variant", ["dra", "devnet"])
-def test_same_seed_gives_identical_scores(run_inputs, demo_data, tiny_config, tmp_path, variant):
-    s = spec(tiny_config, variant)
+def test_same_seed_gives_identical_scores(world, tmp_path, variant):
+    s = spec(world, variant, epochs=2, iterations=1)  # an epoch boundary, where the schedule steps
     for name in ("a", "b"):
-        r = train(run_inputs, demo_data, s, tmp_path / name)
-        assert r.returncode == 0, r.stderr
+        train_run(s, files(world), tmp_path / name, device="cpu")
     a, b = (tmp_path / "a" / "scores.csv").read_bytes(), (tmp_path / "b" / "scores.csv").read_bytes()
     assert a == b
-    other = dict(s, seed=2)
-    assert train(run_inputs, demo_data, other, tmp_path / "c").returncode == 0
+    train_run(dict(s, seed=2), files(world), tmp_path / "c", device="cpu")
     assert (tmp_path / "c" / "scores.csv").read_bytes() != a  # the seed matters
 
 
-def test_run_folder_contents(run_inputs, demo_data, tiny_config, tmp_path):
-    s = spec(tiny_config, "dra")
-    r = train(run_inputs, demo_data, s, tmp_path / "r")
-    assert r.returncode == 0, r.stderr
+def test_run_folder_contents(world, tmp_path, capsys):
+    s = spec(world, "dra")
+    train_run(s, files(world), tmp_path / "r", device="cpu", progress=True)
     m = json.loads((tmp_path / "r" / "metrics.json").read_text())
     for key in ("auroc", "aupr", "seconds", "images_per_second", "peak_memory_mb", "device", "git_commit",
                 "config_digest", "versions", "epochs", "iterations", "images_seen"):
@@ -71,8 +49,9 @@ def test_run_folder_contents(run_inputs, demo_data, tiny_config, tmp_path):
     # the demo's subset has masks: the localisation metrics are there
     assert 0 <= m["pixel_auroc"] <= 1 and 0 <= m["aupro"] <= 1
     # progress: epoch, iteration, loss, images/s and an ETA, a line at a time in a log
-    lines = [x for x in r.stderr.splitlines() if " images/s eta " in x]
-    assert lines and lines[-1].startswith("epoch 2/2 iteration 3/3 loss "), r.stderr[-500:]
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if " images/s eta " in x]
+    assert lines and lines[-1].startswith("epoch 2/2 iteration 3/3 loss "), err[-500:]
     assert 0 <= m["auroc"] <= 1 and m["images_per_second"] > 0 and m["peak_memory_mb"] > 0
     p = s["params"]
     assert m["iterations"] == 6 and m["images_seen"] == 6 * (p["batch_normal"] + p["batch_anomaly"] + p["n_ref"])
@@ -82,15 +61,33 @@ def test_run_folder_contents(run_inputs, demo_data, tiny_config, tmp_path):
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
-def test_killed_run_resumes_to_identical_scores(run_inputs, demo_data, tiny_config, tmp_path):
-    s = spec(tiny_config, "dra", epochs=3, iterations=4)
-    ref = train(run_inputs, demo_data, s, tmp_path / "straight")
+def test_missing_cache_names_the_file(world, tmp_path, capsys):
+    f = files(world)
+    assert main(["train", "--spec", json.dumps(spec(world)), "--split", str(f.split), "--manifest", str(f.manifest),
+                 "--cache", str(tmp_path / "nosuch.npy"), "--out", str(tmp_path / "o"), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "nosuch.npy" in err and "python -m dra cache" in err
+    assert not list((tmp_path / "o").glob("*.csv")) if (tmp_path / "o").exists() else True
+
+
+@pytest.mark.workflow
+def test_the_train_command_killed_mid_run_resumes_to_identical_scores(world, tmp_path):
+    """`python -m dra train` as the workflow starts it: a straight run, and a run killed (SIGKILL, no
+    chance to clean up) after a checkpoint and started again: the same bytes, the command's progress
+    lines and its closing line."""
+    s = spec(world, "dra", epochs=3, iterations=4)
+    f = files(world)
+
+    def cmd(out):
+        return [sys.executable, "-m", "dra", "train", "--spec", json.dumps(s), "--split", str(f.split), "--manifest",
+                str(f.manifest), "--cache", str(f.cache), "--out", str(out), "--device", "cpu", "--checkpoint-every", "1"]
+
+    ref = subprocess.run(cmd(tmp_path / "straight"), capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
+    assert "epoch 3/3 iteration 4/4 loss " in ref.stderr and f"{tmp_path / 'straight'}: auroc " in ref.stdout
 
     out = tmp_path / "killed"
-    cmd = train_cmd(run_inputs, s, out, "--checkpoint-every", "1")
-    cmd[cmd.index("--manifest") + 1] = str(demo_data["weave"])
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
@@ -100,26 +97,9 @@ def test_killed_run_resumes_to_identical_scores(run_inputs, demo_data, tiny_conf
     assert (out / "checkpoint.pt").exists(), "the run finished before it could be killed"
     assert not (out / "scores.csv").exists() and not (out / "metrics.json").exists()
 
-    again = train(run_inputs, demo_data, s, out, "--checkpoint-every", "1")
+    again = subprocess.run(cmd(out), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     m = json.loads((out / "metrics.json").read_text())
     assert m["resumed_from"] is not None
     assert (out / "scores.csv").read_bytes() == (tmp_path / "straight" / "scores.csv").read_bytes()
     assert not (out / "checkpoint.pt").exists()
-
-
-def test_bad_spec_is_a_clean_error(run_inputs, demo_data, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "dra", "train", "--spec", "{not json", "--split", "x", "--manifest", "y",
-                        "--cache", "z", "--out", str(tmp_path / "o")], capture_output=True, text=True)
-    assert r.returncode == 1 and "--spec: not valid JSON" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "o" / "scores.csv").exists()
-
-
-def test_missing_cache_names_the_file(run_inputs, demo_data, tiny_config, tmp_path):
-    s = spec(tiny_config)
-    cmd = train_cmd(run_inputs, s, tmp_path / "o")
-    cmd[cmd.index("--manifest") + 1] = str(demo_data["weave"])
-    cmd[cmd.index("--cache") + 1] = str(tmp_path / "nosuch.npy")
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 1 and "nosuch.npy" in r.stderr and "python -m dra cache" in r.stderr
-    assert not list((tmp_path / "o").glob("*.csv")) if (tmp_path / "o").exists() else True

@@ -9,8 +9,8 @@ from dra.plan.runkey import hard_class
 
 
 @pytest.fixture(scope="module")
-def weave(demo_data):
-    return read_manifest(demo_data["weave"])
+def weave(world):
+    return read_manifest(world.manifests["weave"])
 
 
 def test_general_split_properties(weave):
@@ -54,15 +54,16 @@ def test_unknown_class_is_an_error(weave):
 def test_bad_setting_and_too_many_anomalies(weave):
     with pytest.raises(DraError, match="expected 'general', 'hard-<anomaly class>'"):
         hard_class("easy")  # the run key owns the setting grammar; a split takes the class it names
-    with pytest.raises(DraError, match="only 12"):
-        make_split(weave, "spot", seed=0, n_labeled=13)
+    spots = int((weave.anomaly_class == "spot").sum())
+    with pytest.raises(DraError, match=f"which has only {spots}$"):
+        make_split(weave, "spot", seed=0, n_labeled=spots + 1)
     with pytest.raises(DraError, match="at most half"):
-        make_split(weave, None, seed=0, n_labeled=30)
+        make_split(weave, None, seed=0, n_labeled=int(weave.label.sum()) // 2 + 1)
 
 
-def test_written_split_records_manifest_digest_and_is_identical_twice(demo_data, tmp_path):
-    a = write_split(demo_data["weave"], "general", None, 2, tmp_path / "a.json", "demo", "weave")
-    write_split(demo_data["weave"], "general", None, 2, tmp_path / "b.json", "demo", "weave")
+def test_written_split_records_manifest_digest_and_is_identical_twice(world, tmp_path):
+    a = write_split(world.manifests["weave"], "general", None, 2, tmp_path / "a.json", "demo", "weave")
+    write_split(world.manifests["weave"], "general", None, 2, tmp_path / "b.json", "demo", "weave")
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     on_disk = json.loads((tmp_path / "a.json").read_text())
     assert on_disk["manifest_sha256"] == a["manifest_sha256"] and len(a["manifest_sha256"]) == 64

@@ -1,23 +1,18 @@
 """Pretrained weights on offline compute nodes: a training run never downloads; it reads torchvision's
-cache, which `python -m dra weights` (`snakemake weights`, a local rule) fills on an online machine."""
+cache, which `python -m dra weights` (`snakemake weights`, a local rule: test_workflow.py's dry run of the
+paper protocol plans it) fills on an online machine."""
 
 from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from dra.cli import main
-from dra.plan.config import deep_merge, run_spec
 from dra.plan.weights import IMAGENET_FILES, imagenet_path
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
@@ -37,30 +32,16 @@ def offline(monkeypatch, tmp_path):
     return home
 
 
-@pytest.fixture(scope="module")
-def run_inputs(demo_data, tmp_path_factory):
-    """Split and image cache of the generated weave subset, made with the stage commands."""
-    base = tmp_path_factory.mktemp("weights_run")
-    manifest = demo_data["weave"]
-    split, cache = base / "split.json", base / "48.npy"
-    assert main(["split", "--manifest", str(manifest), "--setting", "general", "--seed", "0",
-                 "--dataset", "demo", "--subset", "weave", "--out", str(split)]) == 0
-    assert main(["cache", "--manifest", str(manifest), "--size", "48", "--out", str(cache)]) == 0
-    return {"manifest": manifest, "split": split, "cache": cache}
-
-
-def train_args(tiny_config, run_inputs, out: Path, weights: str) -> list[str]:
-    cfg = deep_merge(tiny_config, {"weights": weights})
-    spec = run_spec(cfg, "dra", "demo", "weave", "general", 10, 0)
-    return ["train", "--spec", json.dumps(spec), "--split", str(run_inputs["split"]),
-            "--manifest", str(run_inputs["manifest"]), "--cache", str(run_inputs["cache"]),
-            "--out", str(out), "--device", "cpu", "--checkpoint-every", "0"]
+def train_args(world, out: Path, weights: str) -> list[str]:
+    spec = world.spec("dra", epochs=1, iterations=1, batch_normal=4, batch_anomaly=4, n_ref=2)
+    return ["train", "--spec", json.dumps({**spec, "weights": weights}), *world.args(), "--out", str(out),
+            "--device", "cpu", "--checkpoint-every", "0"]
 
 
 def test_imagenet_run_with_an_empty_cache_fails_at_start_up_naming_the_command(
-        offline, tiny_config, run_inputs, tmp_path, capsys):
+        offline, world, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(train_args(tiny_config, run_inputs, out, "imagenet")) == 1
+    assert main(train_args(world, out, "imagenet")) == 1
     err = capsys.readouterr().err
     assert "python -m dra weights --arch resnet18" in err
     assert "snakemake --cores 1 weights" in err
@@ -70,14 +51,14 @@ def test_imagenet_run_with_an_empty_cache_fails_at_start_up_naming_the_command(
     assert not (out / "checkpoint.pt").exists()
 
 
-def test_imagenet_run_reads_a_filled_cache_without_network(offline, tiny_config, run_inputs, tmp_path):
+def test_imagenet_run_reads_a_filled_cache_without_network(offline, world, tmp_path):
     from torchvision.models import resnet18
 
     path = imagenet_path("resnet18")
     path.parent.mkdir(parents=True)
     torch.save(resnet18().state_dict(), path)  # stands in for torchvision's file
     out = tmp_path / "run"
-    assert main(train_args(tiny_config, run_inputs, out, "imagenet")) == 0
+    assert main(train_args(world, out, "imagenet")) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["spec"]["weights"] == "imagenet"
 
@@ -110,13 +91,3 @@ def test_weights_command_without_internet_says_what_to_do(offline, monkeypatch, 
     err = capsys.readouterr().err
     assert "needs internet" in err and str(imagenet_path("vgg16")) in err
     assert not imagenet_path("vgg16").exists()
-
-
-def test_weights_rule_is_a_local_target(tmp_path):
-    """`snakemake weights` plans the one local job (the real download needs internet)."""
-    r = subprocess.run([str(BIN / "snakemake"), "-n", "weights", "--nolock", "--configfile", "config/demo.yaml"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "rule weights:" in r.stdout and "weights        1" in r.stdout
-    rule = (ROOT / "workflow" / "rules" / "weights.smk").read_text()
-    assert "localrule: True" in rule

@@ -20,7 +20,7 @@ import yaml
 from conftest import ROOT
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-pytestmark = [pytest.mark.workflow, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e  # each runs a small study of its own (interruptions need their own results)
 
 
 def overlay(tmp_path: Path, **over) -> str:
