@@ -163,8 +163,8 @@ def test_numbers_in_range_pass():
 
 # --- files ---------------------------------------------------------------------------------------
 
-def test_a_relabelled_copy_of_the_manifest_is_refused_naming_it(demo_data, tmp_path):
-    manifest = demo_data["weave"]
+def test_a_relabelled_copy_of_the_manifest_is_refused_naming_it(world, tmp_path):
+    manifest = world.manifests["weave"]
     write_split(manifest, "general", None, 0, tmp_path / "split.json", "demo", "weave")
     relabelled = tmp_path / "manifest.csv"
     lines = manifest.read_text().splitlines()

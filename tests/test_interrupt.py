@@ -15,12 +15,9 @@ import time
 
 import pytest
 
-from dra.data.cache import build_cache
-from dra.data.splits import write_split
 from dra.methods import method_class
 from dra.plan.config import deep_merge, run_spec
 from dra.run.checkpoint import CHECKPOINT
-from dra.run.inputs import SubsetFiles
 from dra.run.interrupt import EXIT_INTERRUPTED, Interrupted
 from dra.run.train import train_run
 
@@ -28,12 +25,13 @@ SIZE = 32  # the smallest the trunks take: these tests time stops, not accuracy
 
 
 @pytest.fixture(scope="module")
-def files(demo_data, tmp_path_factory):
-    base = tmp_path_factory.mktemp("interrupt")
-    manifest = demo_data["weave"]
-    write_split(manifest, "general", None, 0, base / "split.json", "demo", "weave")
-    build_cache(manifest, SIZE, base / f"{SIZE}.npy")
-    return SubsetFiles(base / "split.json", manifest, base / f"{SIZE}.npy")
+def files(world):
+    return world.files("weave", "general", SIZE)
+
+
+@pytest.fixture(scope="module")
+def tiny_config(world):
+    return world.cfg
 
 
 def spec(cfg, variant="devnet", epochs=2, iterations=3, **params):
