@@ -24,6 +24,15 @@ from dra.run.train import train_run
 SIZE = 32  # the smallest the trunks take: these tests time stops, not accuracy
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_at_a_terminal():
+    """Python's own Ctrl-C handler, as an interactive session has it: a suite started in the
+    background (CI, nohup ... &) inherits SIGINT ignored, which a run rightly leaves ignored."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 @pytest.fixture(scope="module")
 def files(world):
     return world.files("weave", "general", SIZE)
