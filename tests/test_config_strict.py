@@ -30,6 +30,7 @@ from dra.plan.params import declarations, defaults
     ({"variants": {"x": {"method": "drra"}}}, ["variants.x", "'drra'", "did you mean dra?"]),
     ({"methods": {"minns": {"dropout": 1.5}}}, ["dropout 1.5", "<= 1"]),
     ({"select": {"datasets": ["demoo"]}}, ["select.datasets", "'demoo'", "did you mean demo?"]),
+    ({"methods": {"dra": {"loss": "hinge"}}}, ["methods.dra", "loss 'hinge'", "one of"]),
 ])
 def test_each_typo_is_refused_naming_its_key(overlay, named):
     with pytest.raises(DraError) as e:

@@ -300,3 +300,14 @@ def test_table_command_writes_intervals_classes_and_cd_figure(tmp_path):
     runs = runs.sort_values(["variant", "dataset", "subset", "setting", "shots", "seed"]).reset_index(drop=True)
     again = cells(lay, runs, pd.read_csv(ROOT / "config/paper_results.csv"), Replicates(run_scores(scores)))
     assert again.to_csv(index=False, float_format="%.6f") == (tmp_path / "t.csv").read_text()
+
+
+def test_the_legend_explains_only_the_marks_a_table_shows():
+    from dra.report.tables import BELOW_MARK, INTERVAL_MARK, legend_lines
+
+    plain = pd.DataFrame({"below_best": [False, False], "deviation_codes": ["", ""]})
+    assert legend_lines(plain, intervals=False) == []
+    assert legend_lines(plain, intervals=True) == [INTERVAL_MARK]
+    marked = pd.DataFrame({"below_best": [True, False], "deviation_codes": ["BW", ""]})
+    lines = legend_lines(marked, intervals=False)
+    assert lines[0] == BELOW_MARK and "[lo, hi]" not in lines[0] and lines[1].startswith("Protocol deviations")

@@ -198,7 +198,7 @@ def artefact_layout(wc):
     if wc.name == "summary":
         plan = {
             "name": "summary",
-            "provenance": provenance(config, RUNS),
+            "provenance": provenance(config, RUNS, variant_of),
             "runs": [list(r.words().values()) for r in RUNS],
             "tables": TABLES,
             "plots": PLOTS,
@@ -206,7 +206,7 @@ def artefact_layout(wc):
             "results": RES,
         }
         return json.dumps(plan, sort_keys=True)
-    return json.dumps(table_layout(config, wc.name), sort_keys=True)
+    return json.dumps(table_layout(config, wc.name, variant_of), sort_keys=True)
 
 
 def existing(paths):

@@ -108,11 +108,11 @@ class Console(logging.Filter):
             self.job_started(int(record.jobid), record.rule_name, dict(getattr(record, "wildcards", None) or {}))
         elif event == "job_finished":
             self.job_finished(int(record.job_id))
-        elif str(record.getMessage()).startswith("Terminating processes on user request"):
-            self.stopped = True
         elif event == "job_error":
             log = getattr(record, "log", None) or []
             self.job_failed(int(record.jobid), record.rule_name, list(log) if isinstance(log, (list, tuple)) else [log])
+        elif not event and str(record.getMessage()).startswith("Terminating processes on user request"):
+            self.stopped = True  # a plain info line: formatting every record's message would slow a dry run
 
     def say(self, text: str) -> None:
         out = self.out or sys.stderr

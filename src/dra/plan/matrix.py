@@ -250,14 +250,22 @@ def protocol_params(cfg: dict, variant: str, dataset: str) -> dict | None:
     """The parameters the paper's protocol (config/config.yaml alone) gives a variant on a dataset; on
     a dataset it does not have, its parameters where nothing is set per dataset. None for a variant
     it does not have."""
+    spec = _protocol_spec(variant, dataset)
+    return None if spec is None else spec["params"]
+
+
+@lru_cache(maxsize=None)
+def _protocol_spec(variant: str, dataset: str) -> dict | None:
+    """variant_spec under the paper's protocol (read-only: shared by every caller); a dataset it does
+    not have gets the parameters where nothing is set per dataset."""
     ref = _paper_protocol()
     if variant not in ref["variants"]:
         return None
     if dataset in ref["datasets"] and dataset not in user_datasets(ref):
-        return variant_spec(ref, variant, dataset)["params"]
+        return variant_spec(ref, variant, dataset)
     known = {d: c for d, c in ref["datasets"].items() if d not in user_datasets(ref)}
     probe = {**ref, "datasets": {**known, dataset: {"image_size": 0}}}
-    return variant_spec(probe, variant, dataset)["params"]
+    return variant_spec(probe, variant, dataset)
 
 
 def overrides(cfg: dict, variant: str, dataset: str, params: dict) -> dict:
@@ -273,15 +281,17 @@ def _text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def provenance(cfg: dict, runs: list[Run]) -> dict:
+def provenance(cfg: dict, runs: list[Run], resolve=None) -> dict:
     """What a table or the report says was run: datasets, variants, seeds, budget, weights, image
     sizes (per dataset and variant where a method has its own), training length per variant, every
-    parameter set away from the paper's protocol per variant, and AHL's textures."""
+    parameter set away from the paper's protocol per variant, and AHL's textures. `resolve(variant,
+    dataset)`: variant_spec of cfg, where the caller keeps them (the Snakefile)."""
+    resolve = resolve or (lambda v, d: variant_spec(cfg, v, d))
     datasets = list(dict.fromkeys(r.dataset for r in runs))
     variants = list(dict.fromkeys(r.variant for r in runs))
     sizes, epochs, changed, textures = {}, {}, {}, {}
     for v, d in dict.fromkeys((r.variant, r.dataset) for r in runs):
-        s = variant_spec(cfg, v, d)
+        s = resolve(v, d)
         sizes.setdefault(d, set()).add(s["image_size"])
         epochs.setdefault(v, set()).add(s["params"]["epochs"])
         for k, (ours, ref) in overrides(cfg, v, d, s["params"]).items():
@@ -318,7 +328,7 @@ def protocol_reference(variants: list[str], datasets: list[str]) -> dict:
             continue
         for d in datasets:
             if d in ref["datasets"] and d not in user_datasets(ref):
-                s = variant_spec(ref, v, d)
+                s = _protocol_spec(v, d)
                 out.setdefault(v, {})[d] = {"image_size": s["image_size"], "params": s["params"]}
     return out
 
@@ -328,8 +338,9 @@ def report_caption(cfg: dict, name: str) -> str:
     return rst_text(cfg.get("caption_prefix", "") + artefact(cfg, name).get("caption", name))
 
 
-def table_layout(cfg: dict, name: str) -> dict:
-    """Everything the table or plot command needs (and nothing else, so only a layout change reruns it)."""
+def table_layout(cfg: dict, name: str, resolve=None) -> dict:
+    """Everything the table or plot command needs (and nothing else, so only a layout change reruns
+    it). `resolve`: as for provenance."""
     spec = artefact(cfg, name)
     variants = list(dict.fromkeys(v for _, v in table_cells(cfg, name)))
     shots = sorted({k for v in variants for k in shots_for(cfg, name, v)})
@@ -347,7 +358,7 @@ def table_layout(cfg: dict, name: str) -> dict:
         "metrics": list(spec.get("metrics", ["auroc"])),
         "labels": spec.get("labels", {}),
         "dataset_labels": dataset_labels(cfg, dict.fromkeys(d for d, _, _ in rows)),
-        "provenance": {**provenance(cfg, table_runs(cfg, name)), "variants": variants},
+        "provenance": {**provenance(cfg, table_runs(cfg, name), resolve), "variants": variants},
         "kind": spec.get("kind", "bars"),
         **({"images": spec["images"]} if "images" in spec else {}),
     }

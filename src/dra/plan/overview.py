@@ -7,6 +7,7 @@ no torch): `python -m dra plan`, `make plan`, and the head of the workflow's dry
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections import Counter
 from dataclasses import dataclass
@@ -48,14 +49,15 @@ def file_state(run: Run, results: str) -> str:
     """What a run's files say: done (metrics.json), interrupted (a checkpoint and no metrics.json: a
     rerun resumes it; or a log whose last line says the run was interrupted before it had one),
     failed (a log and neither), to run."""
-    folder = Path(run.dir(results))
-    if (folder / runkey.RUN_FILES["metrics"]).is_file():
+    words = run.words()
+    folder = runkey.RUN_DIR.format(results=results, **words)  # strings, not Paths: thousands a dry run
+    if os.path.isfile(os.path.join(folder, runkey.RUN_FILES["metrics"])):
         return "done"
-    if (folder / CHECKPOINT).is_file():
+    if os.path.isfile(os.path.join(folder, CHECKPOINT)):
         return "interrupted"
-    log = Path(runkey.RUN_LOG.format(results=results, **run.words()))
-    if log.is_file():
-        return "interrupted" if _ends_interrupted(log) else "failed"
+    log = runkey.RUN_LOG.format(results=results, **words)
+    if os.path.isfile(log):
+        return "interrupted" if _ends_interrupted(Path(log)) else "failed"
     return "to run"
 
 

@@ -17,8 +17,9 @@ from dra.report.stats import rankings, rankings_frame
 METRIC_LABELS = {"auroc": "AUROC", "aupr": "AUPR", "pixel_auroc": "pixel AUROC", "aupro": "AUPRO"}
 LEGEND = ("Cells: ours (mean ± population std over seeds; one seed: its value) / paper (difference); best of ours "
           "per row, metric and shot count in bold; ! marks a difference beyond twice the larger std (at least 0.01).")
-MARKS = ("[lo, hi]: 95 % interval of ours (stratified bootstrap over test images within each seed, and over seeds); "
-         "† below the row's best: the paired bootstrap interval of the difference excludes 0.")
+INTERVAL_MARK = ("[lo, hi]: 95 % interval of ours (stratified bootstrap over test images within each seed, and over "
+                 "seeds).")
+BELOW_MARK = "† below the row's best: the paired bootstrap interval of the difference excludes 0."
 
 
 def row_label(d: str, s: str, st: str, dataset_labels: dict | None = None) -> tuple[str, str]:
@@ -137,8 +138,11 @@ UNSEEN_NOTE = ("Per hard row and method: the spread (max - min) of the unseen cl
 def legend_lines(df: pd.DataFrame, intervals: bool) -> list[str]:
     """What the marks a table uses mean: intervals and †, the protocol-deviation codes."""
     lines = []
-    if intervals or df.get("below_best", pd.Series(dtype=bool)).any():
-        lines.append(MARKS)
+    marks = [INTERVAL_MARK] if intervals else []
+    if df.get("below_best", pd.Series(dtype=bool)).any():
+        marks.append(BELOW_MARK)
+    if marks:
+        lines.append(" ".join(marks))
     used = "".join(sorted(set("".join(df.get("deviation_codes", pd.Series(dtype=str)).fillna(""))),
                           key=list(CODES).index))
     if used:
