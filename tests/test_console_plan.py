@@ -19,7 +19,7 @@ from dra.plan.config import deep_merge, load_config, run_spec
 from dra.plan.configcheck import check_config, coerce
 from dra.plan.console import Console, Failure, closing_lines
 from dra.plan.matrix import all_runs, empty_selected, runs_by_artefact
-from dra.plan.overview import overview, run_states
+from dra.plan.overview import RunState, overview, run_states
 from dra.plan.preflight import download_advice, selection_downloads
 from dra.plan.runkey import RUN_LOG, Run, run_file
 from dra.plan.sources import file_digests, train_modules
@@ -137,6 +137,34 @@ def test_the_plan_fits_a_screen_and_names_the_edits_that_rerun_runs(tmp_path):
     whole = overview(config(paths={"data": str(tmp_path / "d"), "results": str(tmp_path / "r")}),
                      runs_by_artefact(config()), "config/config.yaml")
     assert len(whole) <= 40, "\n".join(whole)
+
+
+def test_a_done_run_whose_data_changed_or_went_is_a_rerun_naming_the_file(tmp_path):
+    """Snakemake reruns a run whose split, manifest or cache is newer than its outputs, or missing (it is
+    rebuilt first): the plan says so instead of 'done'."""
+    import os
+
+    from dra.plan.config import run_data_files
+
+    cfg = config("config/studies/elpv-cpu.yaml", paths={"data": str(tmp_path / "d"), "results": str(tmp_path / "r")})
+    run = next(r for r in all_runs(cfg) if r.variant == "saoe")  # draws from an external pool too
+    spec = run_spec(cfg, *run.words().values())
+    files = run_data_files(cfg, spec)
+    assert files["cache"] == f"{tmp_path}/d/cache/elpv/elpv/64.npy" and len(files["external"]) == 2
+    listed = [files["split"], files["manifest"], files["cache"], *files["external"]]
+    for f in listed:
+        Path(f).parent.mkdir(parents=True, exist_ok=True)
+        Path(f).write_bytes(b"x")
+        os.utime(f, (1_000_000, 1_000_000))
+    metrics = _done(cfg, run)
+    metrics.with_name("scores.csv").write_text("path,label,score\n")
+    assert run_states(cfg, [run])[run] == RunState("done")
+    os.utime(files["cache"])  # rebuilt after the run
+    state = run_states(cfg, [run])[run]
+    assert state.state == "rerun" and state.why == f"data: {files['cache']} (newer than the run)"
+    os.utime(files["cache"], (1_000_000, 1_000_000))
+    os.remove(files["external"][1])
+    assert run_states(cfg, [run])[run].why == f"data: {files['external'][1]} (missing)"
 
 
 def test_a_log_ending_in_an_interruption_counts_as_interrupted_not_failed(tmp_path):

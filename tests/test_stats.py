@@ -311,3 +311,6 @@ def test_the_legend_explains_only_the_marks_a_table_shows():
     marked = pd.DataFrame({"below_best": [True, False], "deviation_codes": ["BW", ""]})
     lines = legend_lines(marked, intervals=False)
     assert lines[0] == BELOW_MARK and "[lo, hi]" not in lines[0] and lines[1].startswith("Protocol deviations")
+    from dra.report.classes import note
+
+    assert "the CSV's lo, hi" in note(False) and "the CSV" not in note(True)

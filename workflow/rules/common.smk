@@ -16,8 +16,8 @@ from snakemake.utils import validate
 
 from dra.plan import runkey
 from dra.plan.config import (
-    external_subsets,
     per_dataset,
+    run_data_files,
     run_spec,
     subsets,
     variant_method,
@@ -266,20 +266,6 @@ def heatmap_images():
 # --- inputs of a training run ----------------------------------------------------------------------
 
 
-def cache_file(dataset, subset, size):
-    return at_data(runkey.CACHE).format(dataset=dataset, subset=subset, size=size)
-
-
-def manifest_file(dataset, subset):
-    return at_data(runkey.MANIFEST).format(dataset=dataset, subset=subset)
-
-
-def split_file(dataset, subset, setting, seed):
-    return at_results(runkey.SPLIT).format(
-        dataset=dataset, subset=subset, setting=setting, seed=seed
-    )
-
-
 @functools.cache
 def needed_weights(variant):
     """The pretrained files a variant's runs read: a declared input, so a missing one is known when
@@ -290,36 +276,19 @@ def needed_weights(variant):
 
 @signature_once
 def train_inputs(wc):
-    """A run reads its split, manifest and cache (and masks); a cross-domain run (setting
-    from-<source>) trains on the source subset's general split and fine-tunes and tests on its own.
-    """
+    """A run reads its data files (dra.plan.config.run_data_files), its pretrained weights and an
+    AHL run its base run's model."""
     s = spec(wc.variant, wc.dataset, wc.subset, wc.setting, wc.shots, wc.seed)
-    size = s["image_size"]
     try:
-        source, setting = runkey.split_setting(wc.setting)
         if runkey.parse_setting(wc.setting)[0] == "hard":
             check_hard_setting(config, wc.dataset, wc.subset, wc.setting)
     except DraError as e:
         raise WorkflowError(f"{run_of(wc).dir(RES)}: {e}") from None
-    train_subset = source or wc.subset
-    inputs = {
-        "split": split_file(wc.dataset, train_subset, setting, wc.seed),
-        "manifest": manifest_file(wc.dataset, train_subset),
-        "cache": cache_file(wc.dataset, train_subset, size),
-        "external": [
-            cache_file(d, sub, size) for d, sub in external_subsets(config, s)
-        ],
-        "target": [],
+    return {
+        **run_data_files(config, s),
         "weights": needed_weights(wc.variant),
         "base": base_model(wc),
     }
-    if source:
-        inputs["target"] = [
-            split_file(wc.dataset, wc.subset, runkey.GENERAL, wc.seed),
-            manifest_file(wc.dataset, wc.subset),
-            cache_file(wc.dataset, wc.subset, size),
-        ]
-    return inputs
 
 
 def base_model(wc):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dra.data.external import named_source
 from dra.errors import DraError, closest
+from dra.plan import runkey
 from dra.plan.methods import METHODS
 from dra.plan.params import check_params, defaults, module_constant
 from dra.plan.safeyaml import load_yaml
@@ -189,3 +190,27 @@ def external_subsets(cfg: dict, spec: dict) -> list[tuple[str, str]]:
 
 def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def run_data_files(cfg: dict, spec: dict) -> dict:
+    """The data files a run reads: its split, manifest and image cache, its external pool's caches, and a
+    cross-domain run's target split, manifest and cache (it trains on its source subset's general split).
+    The workflow declares them as the train job's inputs; the plan compares their times with the run's."""
+    data, results, size = cfg["paths"]["data"], cfg["paths"]["results"], spec["image_size"]
+    dataset, seed = spec["dataset"], spec["seed"]
+    source, setting = runkey.split_setting(spec["setting"])
+
+    def cache(d: str, subset: str) -> str:
+        return runkey.CACHE.format(data=data, dataset=d, subset=subset, size=size)
+
+    def manifest(subset: str) -> str:
+        return runkey.MANIFEST.format(data=data, dataset=dataset, subset=subset)
+
+    def split(subset: str, of: str) -> str:
+        return runkey.SPLIT.format(results=results, dataset=dataset, subset=subset, setting=of, seed=seed)
+
+    train = source or spec["subset"]
+    own = spec["subset"]
+    return {"split": split(train, setting), "manifest": manifest(train), "cache": cache(dataset, train),
+            "external": [cache(d, sub) for d, sub in external_subsets(cfg, spec)],
+            "target": [split(own, runkey.GENERAL), manifest(own), cache(dataset, own)] if source else []}

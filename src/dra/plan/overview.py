@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dra.plan import runkey
-from dra.plan.config import run_spec, variant_spec
+from dra.plan.config import run_data_files, run_spec, variant_spec
 from dra.plan.matrix import empty_selected
 from dra.plan.runkey import CHECKPOINT, Run
 from dra.plan.sources import changed_files, train_modules
@@ -73,8 +73,8 @@ def _ends_interrupted(log: Path) -> bool:
 
 
 def run_state(cfg: dict, run: Run, results: str, resolved: dict | None = None) -> RunState:
-    """file_state, and for a done run whether an edit reruns it: rerun where its spec or a file of its
-    code changed since it ran (naming them)."""
+    """file_state, and for a done run whether Snakemake reruns it: where its spec or a file of its code
+    changed since it ran, or a data file it reads is newer or missing (naming them)."""
     state = file_state(run, results)
     if state == "failed":
         return RunState(state, runkey.RUN_LOG.format(results=results, **run.words()))
@@ -94,7 +94,22 @@ def run_state(cfg: dict, run: Run, results: str, resolved: dict | None = None) -
     files = changed_files(m["code_files"], train_modules(spec["method"]))
     if files:
         return RunState("rerun", "code: " + ", ".join(files))
+    data = stale_data(run_data_files(cfg, spec), [metrics, metrics.with_name(runkey.RUN_FILES["scores"])])
+    if data:
+        return RunState("rerun", "data: " + ", ".join(data))
     return RunState("done")
+
+
+def stale_data(files: dict, outputs: list[Path]) -> list[str]:
+    """The data files a run reads that are newer than its outputs, or missing (each rebuilt first):
+    Snakemake reruns the run for either."""
+    try:
+        written = min(os.path.getmtime(o) for o in outputs)
+    except OSError:
+        return []
+    paths = [f for v in files.values() for f in (v if isinstance(v, list) else [v])]
+    return [f + (" (missing)" if not os.path.exists(f) else " (newer than the run)") for f in paths
+            if not os.path.exists(f) or os.path.getmtime(f) > written]
 
 
 def run_states(cfg: dict, runs: list[Run]) -> dict[Run, RunState]:

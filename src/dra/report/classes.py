@@ -16,9 +16,11 @@ from dra.plan.runkey import is_hard
 
 CLASS_COLUMNS = ["table", "dataset", "subset", "setting", "anomaly_class", "variant", "shots", "metric", "mean", "std",
                  "n", "seeds", "values", "lo", "hi", "best"]
-NOTE = ("Each cell: the AUROC of one unseen class's test anomalies against all test normals (mean ± population std "
-        "over seeds) and its 95 % bootstrap interval; best per row and shot count in bold. Rows: the hard setting "
-        "(the seen class) and each unseen class of its test set.")
+def note(intervals: bool) -> str:
+    shown = " and its 95 % bootstrap interval" if intervals else " (its 95 % bootstrap interval: the CSV's lo, hi)"
+    return ("Each cell: the AUROC of one unseen class's test anomalies against all test normals (mean ± population "
+            f"std over seeds){shown}; best per row and shot count in bold. Rows: the hard setting (the seen class) "
+            "and each unseen class of its test set.")
 
 
 def hard_rows(layout: dict) -> list[tuple]:
@@ -98,7 +100,7 @@ def markdown(layout: dict, df: pd.DataFrame, intervals: bool = False) -> str:
     title = markdown_text(f"{layout['caption']}: every unseen class")
     body = wide_classes(df, layout, "md", intervals).to_markdown(index=False, disable_numparse=True) if len(df) \
         else "No hard-setting row has runs with per-class AUROCs."
-    return "\n".join([f"# {title}", "", NOTE, "", body]) + "\n"
+    return "\n".join([f"# {title}", "", note(intervals), "", body]) + "\n"
 
 
 def to_html(layout: dict, df: pd.DataFrame) -> str:
@@ -108,4 +110,4 @@ def to_html(layout: dict, df: pd.DataFrame) -> str:
     return "\n".join(["<!DOCTYPE html><html><head><meta charset='utf-8'>",
                       f"<title>{html_text(name)}</title><style>{HTML_STYLE}</style></head><body>",
                       f"<h3>{html_text(layout['caption'])}: every unseen class</h3>",
-                      f"<p class='legend'>{html_text(NOTE)}</p>", body, "</body></html>"]) + "\n"
+                      f"<p class='legend'>{html_text(note(True))}</p>", body, "</body></html>"]) + "\n"
