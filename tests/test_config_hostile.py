@@ -133,6 +133,14 @@ def test_a_discovered_subset_folder_with_shell_syntax_is_refused(tmp_path):
             "bad;name")
 
 
+def test_a_discovered_anomaly_class_folder_with_markup_is_refused(tmp_path):
+    raw = tmp_path / "raw"
+    for part in ("train/good", "test/good", "test/crack", "test/<svg onload=alert(2)>"):
+        (raw / "ok" / part).mkdir(parents=True)
+    refused({"datasets": {"mine": {"layout": "mvtec", "raw": str(raw), "image_size": 64}}}, "anomaly class folder",
+            "<svg onload=alert(2)>", "not a usable name")
+
+
 # --- numbers -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("overlay, named", [

@@ -170,6 +170,10 @@ def _discovered(raw: str, dataset: str) -> tuple[str, ...]:
         raise DraError(f"config datasets.{dataset}.raw: {e}") from None
     for s in found:
         check_name(s, f"config datasets.{dataset}.raw: subset folder {Path(raw) / s}")
+        test = Path(raw) / s / "test"
+        for c in sorted(p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+                if test.is_dir() else []:
+            check_name(c, f"config datasets.{dataset}.raw: anomaly class folder {test / c}")
     return found
 
 
