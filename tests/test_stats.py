@@ -314,3 +314,18 @@ def test_the_legend_explains_only_the_marks_a_table_shows():
     from dra.report.classes import note
 
     assert "the CSV's lo, hi" in note(False) and "the CSV" not in note(True)
+
+
+def test_a_hard_row_with_one_unseen_class_has_no_spread(tmp_path):
+    """ELPV's hard rows test one unseen class each: no spread to show (not 0.000), its count below 0.5 still."""
+    from dra.report.runs import verified_runs_frame
+
+    labels = np.r_[np.zeros(30, int), np.ones(10, int)]
+    scores = np.r_[np.arange(30.0), np.arange(10.0)]  # the unseen class mostly below the normals
+    run = write_run(tmp_path, "dra", "elpv", "elpv", "hard-mono", 10, 0, labels, scores, [""] * 30 + ["poly"] * 10)
+    lay = layout("table2_hard", [("elpv", "elpv", "hard-mono")], ["dra"])
+    df = cells(lay, verified_runs_frame(files([run]))[0], NO_PAPER)
+    row = df[df.setting == "hard-mono"].iloc[0]
+    assert np.isnan(row.class_spread) and row.classes_below_half == 1
+    md = markdown(lay, df, *stats(df))
+    assert "– (one class) (1 < 0.5)" in md and "0.000 (" not in md

@@ -214,7 +214,7 @@ def add_class_spread(df: pd.DataFrame, layout: dict, runs: pd.DataFrame) -> pd.D
         if metric == "auroc" and len(members) == 1 and members[0] == row:
             means = class_means([by.get((variant, *row, shots, k)) for k in _seed_list(seeds)])
         per_class.append(json.dumps(means, sort_keys=True) if means else "")
-        spread.append(max(means.values()) - min(means.values()) if means else np.nan)
+        spread.append(max(means.values()) - min(means.values()) if len(means) > 1 else np.nan)  # one class: none
         below.append(sum(x < 0.5 for x in means.values()) if means else np.nan)
     return df.assign(class_auroc=per_class, class_spread=spread, classes_below_half=below)
 

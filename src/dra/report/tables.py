@@ -125,14 +125,16 @@ def wide(df: pd.DataFrame, kind: str = "md", labels: dict | None = None,
 
 def class_spread_text(c: pd.Series, kind: str) -> str | None:
     """A hard row's unseen classes in one cell: the spread of their AUROCs and how many are below 0.5."""
-    if not is_hard(str(c.setting)) or pd.isna(c.get("class_spread")):
+    if not is_hard(str(c.setting)) or pd.isna(c.get("classes_below_half")):
         return None
-    return f"{c.class_spread:.3f} ({int(c.classes_below_half)} < 0.5)"
+    spread = "– (one class)" if pd.isna(c.get("class_spread")) else f"{c.class_spread:.3f}"
+    return f"{spread} ({int(c.classes_below_half)} < 0.5)"
 
 
 UNSEEN_NOTE = ("Per hard row and method: the spread (max - min) of the unseen classes' AUROCs, each class's "
                "anomalies against all test normals, means over seeds; in brackets how many unseen classes are "
-               "below 0.5 (ranked worse than chance). Every class's AUROC: the table's _classes table.")
+               "below 0.5 (ranked worse than chance); a row with one unseen class has no spread. Every class's "
+               "AUROC: the table's _classes table.")
 
 
 def legend_lines(df: pd.DataFrame, intervals: bool) -> list[str]:
