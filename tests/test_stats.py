@@ -197,6 +197,9 @@ def test_cd_figure_is_drawn_and_says_when_there_is_no_ranking(tmp_path):
     assert "Friedman p" in fig.axes[0].get_title()
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert any("Best" in t for t in texts) and any("worst" in t for t in texts)
+    r = rankings(df)[0]
+    assert f"CD = {r.cd:.2f}" in texts  # the scale bar's label, once per panel
+    assert fig.axes[0].get_xlim()[1] >= r.ranks.min() + r.cd  # the bar fits the axis
     fig.savefig(tmp_path / "cd.png")
     empty = cd_figure([], "Nothing")
     assert "No ranking" in empty.axes[0].texts[0].get_text()

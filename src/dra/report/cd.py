@@ -1,7 +1,8 @@
 """The critical-difference figure of a table (`fig_cd_<table>`): per metric and shot count, each
 method at its average rank over the table's rows (1: best), methods joined by a bar where Nemenyi's
 post-hoc test (after Friedman's test over the rows) finds no difference at alpha 0.05, and Nemenyi's
-critical difference of average ranks drawn as a scale bar. Drawn by scikit-posthocs."""
+critical difference of average ranks drawn as a scale bar above the rank axis. Drawn by
+scikit-posthocs (the scale bar by us)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,27 @@ NO_RANKING = ("No ranking: a Friedman test needs at least three methods with val
               "(per metric and shot count); this table has none.")
 
 
+def scale_bar(ax, fig, start: float, cd: float) -> None:
+    """The critical difference as a bar from the best rank, a fixed height above the rank axis and its
+    tick labels (scikit-posthocs draws it half a rank level up, over the tick labels when a panel is
+    short)."""
+    from matplotlib.transforms import offset_copy
+
+    bar = offset_copy(ax.transData, fig=fig, y=26, units="points")
+    ax.plot([start, start + cd], [0, 0], color="k", lw=2, transform=bar, clip_on=False)
+    ax.text(start + cd / 2, 0, f"CD = {cd:.2f}", transform=offset_copy(ax.transData, fig=fig, y=29, units="points"),
+            ha="center", va="bottom", fontsize=8, clip_on=False)
+    low, high = ax.get_xlim()  # a bar in points does not widen the axis: make room for it
+    ax.set_xlim(low, max(high, start + cd + 0.05 * (high - low)))
+
+
 def cd_figure(rankings: list[Ranking], caption: str, labels: dict | None = None):
     """One panel per ranking; a figure that says so where there is none."""
     import scikit_posthocs as sp
 
     labels = labels or {}
     n = max(len(rankings), 1)
-    fig, axes = plt.subplots(n, 1, figsize=(7.5, 1.0 + 1.6 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 1, figsize=(7.5, 1.0 + 2.0 * n), squeeze=False)
     title = "\n".join(textwrap.wrap(mpl_text(f"{caption}: critical differences"), 90))
     if not rankings:
         axes[0, 0].axis("off")
@@ -35,11 +50,12 @@ def cd_figure(rankings: list[Ranking], caption: str, labels: dict | None = None)
     for ax, r in zip(axes[:, 0], rankings):
         names = {v: mpl_text(labels.get(v, v)) for v in r.ranks.index}
         sig = r.nemenyi.rename(index=names, columns=names)
-        sp.critical_difference_diagram(r.ranks.rename(index=names), sig, ax=ax, cd=r.cd, alpha=ALPHA,
+        sp.critical_difference_diagram(r.ranks.rename(index=names), sig, ax=ax, alpha=ALPHA,
                                        label_props={"fontsize": 8})
+        scale_bar(ax, fig, float(r.ranks.min()), r.cd)
         shots = f", {r.shots}-shot" if r.shots else ""
         ax.set_title(f"{METRIC_LABELS.get(r.metric, r.metric)}{shots}: {r.rows} rows, Friedman p = {r.p_value:.3g}, "
-                     f"CD = {r.cd:.2f}", fontsize=9)
+                     f"CD = {r.cd:.2f}", fontsize=9, pad=44)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
