@@ -45,6 +45,8 @@ def test_datasets_table_states_licences_and_places(tmp_path, capsys):
     assert "missing" in lines["aitex"] and f"{data}/raw/aitex/Defect_images.7z" in lines["aitex"]
     assert "(by hand)" in lines["brainmri"] and f"{data}/raw/brainmri/" in lines["brainmri"]
     assert "CC BY 4.0" in lines["hyperkvasir"]
+    # the installed elpv-dataset package is not what the workflow reads: it downloads the pinned wheel
+    assert lines["elpv"].split()[1] == "missing" and f"{data}/raw/elpv/elpv_dataset" in lines["elpv"]
 
 
 def test_datasets_default_data_folder(capsys, tmp_path, monkeypatch):
