@@ -231,4 +231,3 @@ def sha256_mapped(path: str | os.PathLike, chunk: int = 1 << 24) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-

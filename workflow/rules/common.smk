@@ -29,11 +29,11 @@ from dra.plan.datasets import converter, downloadable, files_of
 from dra.plan.weights import IMAGENET_FILES, imagenet_path, weight_files
 from dra.plan.safeyaml import load_yaml
 from dra.plan.matrix import (
-    report_caption,
     all_runs,
     artefact,
     check_hard_setting,
     provenance,
+    report_caption,
     runs_by_artefact,
     table_cells,
     table_layout,

@@ -162,18 +162,16 @@ def subsets(cfg: dict, dataset: str) -> list[str]:
 def _discovered(raw: str, dataset: str) -> tuple[str, ...]:
     from dra.data.mvtec_layout import discover_subsets
 
-    from dra.plan.runkey import check_name
-
     try:
         found = discover_subsets(Path(raw))
     except DraError as e:
         raise DraError(f"config datasets.{dataset}.raw: {e}") from None
     for s in found:
-        check_name(s, f"config datasets.{dataset}.raw: subset folder {Path(raw) / s}")
+        runkey.check_name(s, f"config datasets.{dataset}.raw: subset folder {Path(raw) / s}")
         test = Path(raw) / s / "test"
         for c in sorted(p.name for p in test.iterdir() if p.is_dir() and not p.name.startswith(".")) \
                 if test.is_dir() else []:
-            check_name(c, f"config datasets.{dataset}.raw: anomaly class folder {test / c}")
+            runkey.check_name(c, f"config datasets.{dataset}.raw: anomaly class folder {test / c}")
     return found
 
 

@@ -12,10 +12,9 @@ import math
 
 from dra.data.registry import DATASETS, LAYOUTS
 from dra.data.splits import N_LABELED
-from dra.errors import DraError
+from dra.errors import DraError, closest
 from dra.plan.config import check_methods_section, method_params, subsets, variant_method
 from dra.plan.matrix import artefacts_declared, selection
-from dra.errors import closest
 from dra.plan.params import _number
 from dra.plan.runkey import SEED_MAX, check_name
 

@@ -14,8 +14,7 @@ import json
 from functools import lru_cache
 
 from dra.plan.config import DEFAULT_CONFIG, dataset_config, is_unsupervised, load_config, subsets, variant_spec
-from dra.errors import DraError
-from dra.errors import closest
+from dra.errors import DraError, closest
 from dra.escape import rst_text
 from dra.plan.runkey import GENERAL, SECTION_KINDS, Run, from_source, hard, hard_class
 

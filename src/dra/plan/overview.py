@@ -107,9 +107,14 @@ def stale_data(files: dict, outputs: list[Path]) -> list[str]:
         written = min(os.path.getmtime(o) for o in outputs)
     except OSError:
         return []
+    def why(f: str) -> str | None:
+        try:
+            return " (newer than the run)" if os.path.getmtime(f) > written else None
+        except OSError:
+            return " (missing)"
+
     paths = [f for v in files.values() for f in (v if isinstance(v, list) else [v])]
-    return [f + (" (missing)" if not os.path.exists(f) else " (newer than the run)") for f in paths
-            if not os.path.exists(f) or os.path.getmtime(f) > written]
+    return [f + w for f in paths if (w := why(f))]
 
 
 def run_states(cfg: dict, runs: list[Run]) -> dict[Run, RunState]:

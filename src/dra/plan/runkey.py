@@ -33,6 +33,7 @@ def check_name(value, where: str) -> str:
                        f"letter or digit, at most {NAME_MAX} characters")
     return value
 
+
 GENERAL = "general"
 HARD = "hard-"
 FROM = "from-"

@@ -28,10 +28,12 @@ def scale_bar(ax, fig, start: float, cd: float) -> None:
     short)."""
     from matplotlib.transforms import offset_copy
 
-    bar = offset_copy(ax.transData, fig=fig, y=26, units="points")
-    ax.plot([start, start + cd], [0, 0], color="k", lw=2, transform=bar, clip_on=False)
-    ax.text(start + cd / 2, 0, f"CD = {cd:.2f}", transform=offset_copy(ax.transData, fig=fig, y=29, units="points"),
-            ha="center", va="bottom", fontsize=8, clip_on=False)
+    def above(points: float):
+        return offset_copy(ax.transData, fig=fig, y=points, units="points")
+
+    ax.plot([start, start + cd], [0, 0], color="k", lw=2, transform=above(26), clip_on=False)
+    ax.text(start + cd / 2, 0, f"CD = {cd:.2f}", transform=above(29), ha="center", va="bottom", fontsize=8,
+            clip_on=False)
     low, high = ax.get_xlim()  # a bar in points does not widen the axis: make room for it
     ax.set_xlim(low, max(high, start + cd + 0.05 * (high - low)))
 

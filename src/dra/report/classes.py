@@ -16,7 +16,10 @@ from dra.plan.runkey import is_hard
 
 CLASS_COLUMNS = ["table", "dataset", "subset", "setting", "anomaly_class", "variant", "shots", "metric", "mean", "std",
                  "n", "seeds", "values", "lo", "hi", "best"]
+
+
 def note(intervals: bool) -> str:
+    """The table's legend: where each cell's interval is (in the cell, or only in the CSV)."""
     shown = " and its 95 % bootstrap interval" if intervals else " (its 95 % bootstrap interval: the CSV's lo, hi)"
     return ("Each cell: the AUROC of one unseen class's test anomalies against all test normals (mean ± population "
             f"std over seeds){shown}; best per row and shot count in bold. Rows: the hard setting (the seen class) "
